@@ -1,0 +1,125 @@
+import type { Command } from 'commander';
+import { backup, type ArchiveProgress } from '../snapshot/archiver.js';
+import { makeExcluder, readExcludeFile } from '../snapshot/exclude.js';
+import { scan } from '../snapshot/scanner.js';
+import { findSnapshot, loadSnapshots } from '../repo/snapshot.js';
+import { hostname } from 'node:os';
+import { findSource } from '../config/index.js';
+import { UsageError, ExitCode } from '../util/errors.js';
+import { formatBytes, formatRate, formatSeconds } from '../util/format.js';
+import { shortId } from '../repo/ids.js';
+import type { Context } from './context.js';
+import { throttle } from './output.js';
+import { resolve } from 'node:path';
+
+export interface BackupFlags {
+  tag: string[];
+  exclude: string[];
+  excludeFile: string[];
+  oneFileSystem?: boolean;
+  source?: string;
+  host?: string;
+  parent?: string;
+  force?: boolean;
+}
+
+export function registerBackup(program: Command, ctx: () => Context): void {
+  program
+    .command('backup')
+    .description('back up files and folders into a new snapshot (exit code 3 when some files could not be read)')
+    .argument('[paths...]', 'files and folders to back up (or use --source)')
+    .option('--tag <tag>', 'add a tag to the snapshot (repeatable)', collect, [])
+    .option('-e, --exclude <glob>', 'exclude matching paths (repeatable; a pattern without / matches names)', collect, [])
+    .option('--exclude-file <file>', 'read exclude patterns from a file (repeatable)', collect, [])
+    .option('-x, --one-file-system', 'do not cross file system boundaries')
+    .option('--source <name>', 'back up a source from safepoint.yaml (its paths, excludes, tags and repository)')
+    .option('--host <name>', 'host name to record (default: this machine)')
+    .option('--parent <snapshot>', 'snapshot whose unchanged files are reused (default: latest with the same paths)')
+    .option('--force', 're-read every file instead of reusing unchanged ones from the parent')
+    .action(async (paths: string[], flags: BackupFlags) => {
+      process.exitCode = await runBackup(ctx(), paths, flags);
+    });
+}
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}
+
+export async function runBackup(ctx: Context, argPaths: string[], flags: BackupFlags): Promise<number> {
+  let paths = argPaths;
+  let excludes = [...flags.exclude];
+  let tags = [...flags.tag];
+  let sourceName: string | undefined;
+  if (flags.source) {
+    const cfg = await ctx.requireConfig();
+    const src = findSource(cfg, flags.source);
+    if (src.type !== 'files') throw new UsageError(`source ${src.name} is of type ${src.type}: only files sources can be backed up yet`);
+    if (paths.length > 0) throw new UsageError('give either paths or --source, not both');
+    paths = [...(src.paths ?? [])];
+    excludes = [...excludes, ...(src.exclude ?? [])];
+    tags = [...tags, ...(src.tags ?? [])];
+    sourceName = src.name;
+  }
+  if (paths.length === 0) throw new UsageError('nothing to back up: give paths or --source NAME');
+  for (const f of flags.excludeFile) excludes.push(...(await readExcludeFile(f)));
+  excludes = excludes.map((e) => e.trim()).filter((e) => e !== '' && !e.startsWith('#'));
+  const abs = [...new Set(paths.map((p) => resolve(p)))];
+  const excluder = makeExcluder(excludes);
+  const out = ctx.out;
+
+  return ctx.withRepository('backup', 'shared', async (repo) => {
+    await repo.loadIndex();
+    let parent = null;
+    if (!flags.force) {
+      if (flags.parent) {
+        parent = await findSnapshot(repo, flags.parent);
+      } else {
+        const candidates = await loadSnapshots(repo, { paths: abs, host: flags.host ?? hostname(), ...(sourceName ? { source: sourceName } : {}) });
+        parent = candidates.at(-1) ?? null;
+      }
+    }
+    if (parent) out.info(`using parent snapshot ${shortId(parent.id)}`);
+    const started = Date.now();
+    const total = { files: 0, bytes: 0, done: false };
+    const scanAbort = new AbortController();
+    if (out.tty || out.json) {
+      void scan(abs, excluder, (files, bytes) => Object.assign(total, { files, bytes }), scanAbort.signal).then(() => (total.done = true));
+    }
+    const show = throttle(out.json ? 1000 : 150, (p: ArchiveProgress) => {
+      const secs = (Date.now() - started) / 1000;
+      const pct = total.done && total.bytes > 0 ? Math.min(1, p.bytes / total.bytes) : 0;
+      const eta = pct > 0 && pct < 1 ? (secs / pct) * (1 - pct) : NaN;
+      if (out.json) {
+        out.event({ message_type: 'status', seconds_elapsed: Math.round(secs), percent_done: pct, total_files: total.files, files_done: p.files, total_bytes: total.bytes, bytes_done: p.bytes, current_files: [p.currentFile] });
+      } else {
+        out.status(
+          `[${formatSeconds(secs)}] ${total.done ? `${(pct * 100).toFixed(1)}%  ` : ''}${p.files}${total.files ? `/${total.files}` : ''} files ${formatBytes(p.bytes)}${total.bytes ? `/${formatBytes(total.bytes)}` : ''}  ${formatRate(p.bytes, secs)}  ETA ${formatSeconds(eta)}  ${p.currentFile}`,
+        );
+      }
+    });
+    const result = await backup(repo, {
+      paths: abs,
+      excluder,
+      excludes,
+      oneFileSystem: flags.oneFileSystem ?? false,
+      tags,
+      source: sourceName ?? null,
+      ...(flags.host ? { host: flags.host } : {}),
+      parent,
+      onProgress: show,
+      onWarning: (path, message) => {
+        out.warn(`${path}: ${message}`);
+        out.event({ message_type: 'error', error: { message }, during: 'archival', item: path });
+      },
+    }).finally(() => scanAbort.abort());
+    out.clearStatus();
+    const s = result.snapshot.summary;
+    out.event({ message_type: 'summary', ...s, snapshot_id: result.snapshotId, complete: result.snapshot.complete });
+    out.info(`Files:       ${s.files_new} new, ${s.files_changed} changed, ${s.files_unmodified} unmodified`);
+    out.info(`Dirs:        ${s.dirs_new} new, ${s.dirs_changed} changed, ${s.dirs_unmodified} unmodified`);
+    out.info(`Added to the repository: ${formatBytes(s.data_added)}`);
+    out.info(`processed ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${formatSeconds(s.total_duration)} (${formatRate(s.total_bytes_processed, s.total_duration)})`);
+    out.info(`snapshot ${shortId(result.snapshotId)} saved${result.snapshot.complete ? '' : ` (incomplete: ${result.snapshot.warnings.length} files could not be read)`}`);
+    return result.snapshot.complete ? ExitCode.ok : ExitCode.incomplete;
+  }, sourceName);
+}

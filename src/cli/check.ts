@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { checkRepository } from '../verify/check.js';
+import { shortId } from '../repo/ids.js';
+import { IntegrityError, UsageError } from '../util/errors.js';
+import type { Context } from './context.js';
+import { throttle } from './output.js';
+
+export function registerCheck(program: Command, ctx: () => Context): void {
+  program
+    .command('check')
+    .description('verify the repository: structure always; with --read-data every byte of the data')
+    .option('--read-data', 'download, decrypt and verify every blob of every pack')
+    .option('--read-data-subset <n%>', 'verify a random share of the packs, e.g. 10%')
+    .action(async (f: { readData?: boolean; readDataSubset?: string }) => {
+      const c = ctx();
+      const share = f.readData ? 1 : f.readDataSubset ? parseSubset(f.readDataSubset) : 0;
+      await c.withRepository('check', 'shared', async (repo) => {
+        const show = throttle(150, (phase: string, done: number, total: number) => c.out.status(`${phase}: ${done}/${total}`));
+        const r = await checkRepository(repo, { readData: share, onProgress: show });
+        c.out.clearStatus();
+        for (const w of r.warnings) c.out.warn(w);
+        for (const p of r.problems) {
+          c.out.event({ message_type: 'error', kind: p.kind, id: p.id, message: p.message, snapshots: p.snapshots });
+          process.stderr.write(`error: ${p.message}${p.snapshots.length ? `; affects snapshots ${p.snapshots.map(shortId).join(', ')}` : ''}\n`);
+        }
+        c.out.event({ message_type: 'summary', snapshots: r.snapshots, packs: r.packs, packs_read: r.packsRead, blobs_read: r.blobsRead, errors: r.problems.length, warnings: r.warnings.length });
+        c.out.info(`checked ${r.snapshots} snapshots, ${r.packs} packs${share > 0 ? `; read ${r.packsRead} packs, ${r.blobsRead} blobs` : ''}`);
+        if (r.problems.length > 0) throw new IntegrityError(`check found ${r.problems.length} problems in the repository (see above)`);
+        c.out.info('no errors were found');
+      });
+    });
+}
+
+function parseSubset(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)%$/.exec(text.trim());
+  const frac = m ? Number(m[1]) / 100 : NaN;
+  if (!(frac > 0 && frac <= 1)) throw new UsageError(`--read-data-subset ${text}: expected a percentage between 0% and 100%, e.g. 10%`);
+  return frac;
+}

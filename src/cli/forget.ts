@@ -1,0 +1,152 @@
+import type { Command } from 'commander';
+import { loadSnapshots, formatSnapshotTime, type SnapshotWithId } from '../repo/snapshot.js';
+import { prune, type PrunePlan } from '../repo/prune.js';
+import { listLocks, isStale } from '../repo/lock.js';
+import { shortId } from '../repo/ids.js';
+import { applyRetention, isEmptyPolicy, parseKeepWithin, policyFromConfig, type RetentionPolicy } from '../snapshot/retention.js';
+import { findSource } from '../config/index.js';
+import { UsageError } from '../util/errors.js';
+import { formatBytes } from '../util/format.js';
+import type { Repository } from '../repo/repository.js';
+import type { Context } from './context.js';
+import { throttle } from './output.js';
+
+interface ForgetFlags {
+  keepLast?: string; keepHourly?: string; keepDaily?: string; keepWeekly?: string; keepMonthly?: string; keepYearly?: string;
+  keepWithin?: string; keepTag: string[]; source?: string; host?: string; tag: string[]; dryRun?: boolean; prune?: boolean; maxUnused?: string;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function registerForget(program: Command, ctx: () => Context): void {
+  program
+    .command('forget')
+    .description('remove snapshots by id or by a retention policy (data is freed by prune)')
+    .argument('[snapshots...]', 'snapshot ids to forget')
+    .option('-l, --keep-last <n>', 'keep the n newest snapshots')
+    .option('-H, --keep-hourly <n>', 'keep the newest snapshot of each of the last n hours that have one')
+    .option('-d, --keep-daily <n>', 'keep one per day for the last n days with snapshots')
+    .option('-w, --keep-weekly <n>', 'keep one per week for the last n weeks with snapshots')
+    .option('-m, --keep-monthly <n>', 'keep one per month for the last n months with snapshots')
+    .option('-y, --keep-yearly <n>', 'keep one per year for the last n years with snapshots')
+    .option('--keep-within <duration>', 'keep snapshots newer than the newest minus this (e.g. 2y5m7d3h)')
+    .option('--keep-tag <tags>', 'keep snapshots with these tags (repeatable; a,b means both)', collect, [])
+    .option('--source <name>', "only this source's snapshots; without --keep-* options, use its retention from safepoint.yaml")
+    .option('--host <name>', 'only snapshots from this host')
+    .option('--tag <tag>', 'only snapshots with this tag (repeatable)', collect, [])
+    .option('-n, --dry-run', 'show what would be removed, remove nothing')
+    .option('--prune', 'run prune afterwards to free the space')
+    .option('--max-unused <n%>', 'with --prune: repack packs with more unused space than this (default 5%)')
+    .action(async (ids: string[], f: ForgetFlags) => {
+      process.exitCode = await runForget(ctx(), ids, f);
+    });
+
+  program
+    .command('prune')
+    .description('delete data no snapshot references; repack partly used packs (takes an exclusive lock)')
+    .option('-n, --dry-run', 'show what would be removed')
+    .option('--max-unused <n%>', 'repack packs with more unused space than this (default 5%)')
+    .action(async (f: { dryRun?: boolean; maxUnused?: string }) => {
+      const c = ctx();
+      await c.withRepository('prune', f.dryRun ? 'shared' : 'exclusive', (repo) => runPrune(c, repo, f));
+    });
+
+  program
+    .command('unlock')
+    .description('remove stale locks (left by a crashed process)')
+    .option('--remove-all', 'remove every lock, even live ones')
+    .action(async (f: { removeAll?: boolean }) => {
+      const c = ctx();
+      await c.withRepository('unlock', 'none', async (repo) => {
+        let removed = 0;
+        for (const { id, lock } of await listLocks(repo)) {
+          if (f.removeAll || !lock || isStale(lock)) {
+            await repo.removeJson('locks', id);
+            removed++;
+          }
+        }
+        c.out.event({ message_type: 'unlocked', removed });
+        c.out.info(`removed ${removed} ${f.removeAll ? '' : 'stale '}locks`.replace('  ', ' '));
+      });
+    });
+}
+
+function toPolicy(f: ForgetFlags): RetentionPolicy {
+  const num = (flag: string, v?: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < -1) throw new UsageError(`--${flag} ${v}: expected a whole number (-1 for unlimited)`);
+    return n;
+  };
+  let within;
+  try {
+    within = f.keepWithin === undefined ? undefined : parseKeepWithin(f.keepWithin);
+  } catch (err) {
+    throw new UsageError(`--keep-within ${f.keepWithin}: ${(err as Error).message}`);
+  }
+  const p: RetentionPolicy = {
+    last: num('keep-last', f.keepLast), hourly: num('keep-hourly', f.keepHourly), daily: num('keep-daily', f.keepDaily),
+    weekly: num('keep-weekly', f.keepWeekly), monthly: num('keep-monthly', f.keepMonthly), yearly: num('keep-yearly', f.keepYearly),
+    ...(within ? { within } : {}), tags: f.keepTag,
+  };
+  return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as RetentionPolicy;
+}
+
+async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<number> {
+  let policy = toPolicy(f);
+  if (isEmptyPolicy(policy) && f.source && ids.length === 0) {
+    const src = findSource(await c.requireConfig(), f.source);
+    const retention = (src as { retention?: Record<string, unknown> }).retention;
+    if (!retention) throw new UsageError(`source ${f.source} has no retention in safepoint.yaml: give --keep-* options`);
+    policy = policyFromConfig(Object.fromEntries(Object.entries(retention).filter(([k]) => k.startsWith('keep_'))));
+  }
+  if (ids.length === 0 && isEmptyPolicy(policy)) throw new UsageError('no policy: give snapshot ids or at least one --keep-* option (forget refuses to remove everything)');
+  if (ids.length > 0 && !isEmptyPolicy(policy)) throw new UsageError('give either snapshot ids or --keep-* options, not both');
+  return c.withRepository('forget', f.dryRun ? 'shared' : 'exclusive', async (repo) => {
+    const doomed: SnapshotWithId[] = [];
+    if (ids.length > 0) {
+      const all = await loadSnapshots(repo);
+      for (const ref of ids) {
+        const id = await repo.resolveId('snapshots', ref);
+        doomed.push(all.find((s) => s.id === id)!);
+      }
+    } else {
+      const filtered = await loadSnapshots(repo, { ...(f.source ? { source: f.source } : {}), ...(f.host ? { host: f.host } : {}), tags: f.tag });
+      // restic groups by host and paths; we add the source so two sources never share a retention count
+      const groups = new Map<string, SnapshotWithId[]>();
+      for (const s of filtered) {
+        const key = JSON.stringify([s.host, [...s.paths].sort(), s.source]);
+        groups.set(key, [...(groups.get(key) ?? []), s]);
+      }
+      for (const [key, list] of groups) {
+        const [host, paths, source] = JSON.parse(key) as [string, string[], string | null];
+        const d = applyRetention(list.map((s) => ({ id: s.id, time: new Date(s.time), tags: s.tags, sn: s })), policy);
+        c.out.info(`snapshots for host ${host}${source ? `, source ${source}` : ''}, paths ${paths.join(', ')}: keep ${d.keep.length}, remove ${d.remove.length}`);
+        for (const k of d.keep) c.out.info(`  keep   ${shortId(k.item.id)}  ${formatSnapshotTime(k.item.sn)}  ${k.reasons.join(', ')}`);
+        for (const r of d.remove) c.out.info(`  remove ${shortId(r.id)}  ${formatSnapshotTime(r.sn)}`);
+        c.out.event({ message_type: 'forget_group', host, paths, source, keep: d.keep.map((k) => ({ id: k.item.id, reasons: k.reasons })), remove: d.remove.map((r) => r.id) });
+        doomed.push(...list.filter((s) => d.remove.some((r) => r.id === s.id)));
+      }
+    }
+    if (!f.dryRun) {
+      for (const s of doomed) await repo.removeJson('snapshots', s.id);
+      c.out.info(`removed ${doomed.length} snapshots`);
+      if (f.prune) await runPrune(c, repo, { maxUnused: f.maxUnused });
+    } else c.out.info(`would remove ${doomed.length} snapshots (dry run)`);
+    return 0;
+  }, f.source);
+}
+
+async function runPrune(c: Context, repo: Repository, f: { dryRun?: boolean; maxUnused?: string }): Promise<void> {
+  let maxUnused: number | undefined;
+  if (f.maxUnused !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)%$/.exec(f.maxUnused);
+    if (!m) throw new UsageError(`--max-unused ${f.maxUnused}: expected a percentage such as 5%`);
+    maxUnused = Number(m[1]) / 100;
+  }
+  const show = throttle(150, (phase: string, done: number, total: number) => c.out.status(`${phase}: ${done}/${total}`));
+  const plan: PrunePlan = await prune(repo, { ...(maxUnused !== undefined ? { maxUnused } : {}), dryRun: f.dryRun ?? false, onProgress: show });
+  c.out.clearStatus();
+  c.out.event({ message_type: 'prune', dry_run: f.dryRun ?? false, packs_total: plan.packsTotal, packs_removed: plan.remove.length, packs_repacked: plan.repack.length, packs_unreferenced: plan.strays.length, blobs_repacked: plan.blobsRepacked, bytes_freed: plan.bytesFreed });
+  c.out.info(`${f.dryRun ? 'would remove' : 'removed'} ${plan.remove.length} unused packs and ${plan.strays.length} unreferenced packs, ${f.dryRun ? 'would repack' : 'repacked'} ${plan.repack.length} packs (${plan.blobsRepacked} blobs); ${formatBytes(plan.bytesFreed)} freed of ${plan.packsTotal} packs`);
+}

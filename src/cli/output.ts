@@ -1,0 +1,70 @@
+/** Human and JSON output for commands: one place decides what goes to stdout, stderr and the TTY. */
+export interface OutputOptions {
+  readonly json: boolean;
+  readonly quiet: boolean;
+}
+
+export class Output {
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly tty: boolean;
+  #statusShown = false;
+
+  constructor(o: OutputOptions, stream: NodeJS.WriteStream = process.stderr) {
+    this.json = o.json;
+    this.quiet = o.quiet;
+    this.tty = !o.json && !o.quiet && stream.isTTY === true;
+  }
+
+  /** A line for humans on stdout (suppressed with --json and --quiet). */
+  info(line: string): void {
+    if (this.json || this.quiet) return;
+    this.clearStatus();
+    process.stdout.write(line + '\n');
+  }
+
+  /** A JSON object as one line on stdout (only with --json). */
+  event(obj: Record<string, unknown>): void {
+    if (this.json) process.stdout.write(JSON.stringify(obj) + '\n');
+  }
+
+  /** Warnings go to stderr in both modes. */
+  warn(line: string): void {
+    this.clearStatus();
+    process.stderr.write(`warning: ${line}\n`);
+  }
+
+  /** A transient status line on the terminal (progress); no-op elsewhere. */
+  status(line: string): void {
+    if (!this.tty) return;
+    const width = process.stderr.columns || 100;
+    process.stderr.write('\r\x1b[2K' + (line.length > width - 1 ? line.slice(0, width - 2) + '…' : line));
+    this.#statusShown = true;
+  }
+
+  clearStatus(): void {
+    if (this.#statusShown) {
+      process.stderr.write('\r\x1b[2K');
+      this.#statusShown = false;
+    }
+  }
+}
+
+/** Calls fn at most every `ms` milliseconds (the last call is flushed by `flush`). */
+export function throttle<A extends unknown[]>(ms: number, fn: (...a: A) => void): ((...a: A) => void) & { flush(): void } {
+  let last = 0;
+  let pending: A | null = null;
+  const f = (...a: A): void => {
+    const now = Date.now();
+    if (now - last >= ms) {
+      last = now;
+      pending = null;
+      fn(...a);
+    } else pending = a;
+  };
+  f.flush = (): void => {
+    if (pending) fn(...pending);
+    pending = null;
+  };
+  return f;
+}

@@ -1,0 +1,92 @@
+import { randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import { promisify } from 'node:util';
+import { IntegrityError, UserError, WrongPasswordError } from '../util/errors.js';
+import type { Secret } from '../util/secret.js';
+import { masterKeyBytes, masterKeyFromBytes, open, seal, type MasterKey } from './crypto.js';
+import { objectId } from './ids.js';
+
+const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: object) => Promise<Buffer>;
+
+/** A key file (format §3): the master key wrapped under a password-derived key. */
+export interface KeyFile {
+  version: 1;
+  created: string;
+  host: string;
+  username: string;
+  kdf: 'scrypt';
+  N: number;
+  r: number;
+  p: number;
+  salt: string;
+  data: string;
+}
+
+export interface KdfParams {
+  readonly N: number;
+  readonly r: number;
+  readonly p: number;
+}
+
+export const DEFAULT_KDF: KdfParams = { N: 32768, r: 8, p: 1 };
+
+async function derive(password: Secret, salt: Buffer, k: KdfParams): Promise<Buffer> {
+  return scrypt(password.reveal(), salt, 32, { N: k.N, r: k.r, p: k.p, maxmem: 256 * k.N * k.r + 1024 * 1024 });
+}
+
+/** Wraps the master key under a password; returns the key file and its object id. */
+export async function makeKeyFile(master: MasterKey, password: Secret, kdf: KdfParams = DEFAULT_KDF, now = new Date()): Promise<{ id: string; bytes: Buffer; file: KeyFile }> {
+  if (password.reveal().length === 0) throw new UserError('empty password: a repository password must not be empty');
+  const salt = randomBytes(32);
+  const wrapKey = await derive(password, salt, kdf);
+  const file: KeyFile = {
+    version: 1,
+    created: now.toISOString(),
+    host: hostname(),
+    username: safeUser(),
+    kdf: 'scrypt',
+    ...kdf,
+    salt: salt.toString('base64'),
+    data: seal(wrapKey, masterKeyBytes(master)).toString('base64'),
+  };
+  const bytes = Buffer.from(JSON.stringify(file, null, 2) + '\n');
+  return { id: objectId(bytes), bytes, file };
+}
+
+export function parseKeyFile(bytes: Buffer, id: string): KeyFile {
+  try {
+    const f = JSON.parse(bytes.toString('utf8')) as KeyFile;
+    if (f.kdf !== 'scrypt' || typeof f.salt !== 'string' || typeof f.data !== 'string') throw new Error('missing fields');
+    return f;
+  } catch (err) {
+    throw new IntegrityError(`key ${id.slice(0, 8)}: not a safepoint key file`, { cause: err });
+  }
+}
+
+/** Unwraps the master key; null when the password does not open this key file. */
+export async function tryUnwrap(file: KeyFile, password: Secret): Promise<MasterKey | null> {
+  const wrapKey = await derive(password, Buffer.from(file.salt, 'base64'), file);
+  try {
+    return masterKeyFromBytes(open(wrapKey, Buffer.from(file.data, 'base64'), 'key'));
+  } catch (err) {
+    if (err instanceof IntegrityError) return null;
+    throw err;
+  }
+}
+
+/** Tries each key file in turn; WrongPasswordError when none opens. */
+export async function unlockWithPassword(files: readonly { id: string; file: KeyFile }[], password: Secret): Promise<{ keyId: string; master: MasterKey }> {
+  for (const { id, file } of files) {
+    const master = await tryUnwrap(file, password);
+    if (master) return { keyId: id, master };
+  }
+  throw new WrongPasswordError();
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? 'unknown');
+  }
+}

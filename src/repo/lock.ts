@@ -1,0 +1,110 @@
+import { hostname, userInfo } from 'node:os';
+import { LockedError } from '../util/errors.js';
+import type { Repository } from './repository.js';
+
+/** A lock file (format §9). */
+export interface LockFile {
+  time: string;
+  exclusive: boolean;
+  host: string;
+  pid: number;
+  username: string;
+  operation: string;
+}
+
+export const STALE_AFTER_MS = 30 * 60 * 1000;
+const REFRESH_EVERY_MS = 5 * 60 * 1000;
+
+export function isStale(l: LockFile, now = Date.now()): boolean {
+  if (now - Date.parse(l.time) > STALE_AFTER_MS) return true;
+  if (l.host === hostname() && !pidAlive(l.pid)) return true;
+  return false;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function listLocks(repo: Repository): Promise<{ id: string; lock: LockFile | null }[]> {
+  const out: { id: string; lock: LockFile | null }[] = [];
+  for await (const id of repo.listIds('locks')) {
+    try {
+      out.push({ id, lock: await repo.loadJson<LockFile>('locks', id) });
+    } catch (err) {
+      if (repo.storage.isNotFound(err)) continue; // removed while we listed
+      out.push({ id, lock: null }); // unreadable: treated as stale
+    }
+  }
+  return out;
+}
+
+/** A held lock; refreshed in the background until released. */
+export class Lock {
+  #id: string;
+  readonly #repo: Repository;
+  readonly #data: Omit<LockFile, 'time'>;
+  readonly #timer: NodeJS.Timeout;
+  #released = false;
+
+  private constructor(repo: Repository, id: string, data: Omit<LockFile, 'time'>) {
+    this.#repo = repo;
+    this.#id = id;
+    this.#data = data;
+    this.#timer = setInterval(() => void this.#refresh(), REFRESH_EVERY_MS);
+    this.#timer.unref();
+  }
+
+  /** Takes a shared or exclusive lock, or throws LockedError naming the holder. */
+  static async acquire(repo: Repository, operation: string, exclusive: boolean): Promise<Lock> {
+    const data = { exclusive, host: hostname(), pid: process.pid, username: userName(), operation };
+    const id = await repo.saveJson('locks', { ...data, time: new Date().toISOString() } satisfies LockFile);
+    for (const other of await listLocks(repo)) {
+      if (other.id === id || !other.lock || isStale(other.lock)) continue;
+      if (exclusive || other.lock.exclusive) {
+        await repo.removeJson('locks', id);
+        const l = other.lock;
+        throw new LockedError(
+          `repository is locked ${l.exclusive ? 'exclusively' : ''} by ${l.operation} (pid ${l.pid} on ${l.host}, since ${l.time}): wait for it, or run \`safepoint unlock\` if it is dead`.replace('  ', ' '),
+        );
+      }
+    }
+    return new Lock(repo, id, data);
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.#released) return;
+    const old = this.#id;
+    this.#id = await this.#repo.saveJson('locks', { ...this.#data, time: new Date().toISOString() } satisfies LockFile);
+    await this.#repo.removeJson('locks', old);
+  }
+
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    clearInterval(this.#timer);
+    await this.#repo.removeJson('locks', this.#id);
+  }
+}
+
+/** Runs fn under a lock, releasing it afterwards whatever happens. */
+export async function withLock<T>(repo: Repository, operation: string, exclusive: boolean, fn: () => Promise<T>): Promise<T> {
+  const lock = await Lock.acquire(repo, operation, exclusive);
+  try {
+    return await fn();
+  } finally {
+    await lock.release().catch(() => undefined);
+  }
+}
+
+function userName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,358 @@
+import { randomBytes } from 'node:crypto';
+import { IntegrityError, NoRepositoryError, NotFoundError, UserError } from '../util/errors.js';
+import type { Secret } from '../util/secret.js';
+import type { Storage } from '../storage/storage.js';
+import { BlobCompressor, decompress, type CompressionMode } from './compression.js';
+import { BOX_OVERHEAD, blobId, newMasterKey, open as openBox, seal, type MasterKey } from './crypto.js';
+import { objectId, objectPath, packPath, shortId, type BlobType, type JsonKind } from './ids.js';
+import { HEADER_PROBE, parsePackHeader, type PackedBlob } from './pack.js';
+import { decodeIndex, encodeIndex, MasterIndex, type BlobLocation, type IndexFileJson, type PackEntry } from './index-file.js';
+import { makeKeyFile, parseKeyFile, unlockWithPassword, type KeyFile } from './keys.js';
+import { openJson, sealJson } from './json-object.js';
+import { Packer } from './packer.js';
+import { mapLimit } from '../util/concurrency.js';
+import { DEFAULT_CHUNKER_PARAMS, gearTable, type ChunkerParams } from './chunker.js';
+
+/** The repository config object (format §4.2). */
+export interface RepoConfig {
+  version: 1;
+  id: string;
+  created: string;
+  chunker: { min: number; avg: number; max: number };
+  compression: CompressionMode;
+}
+
+/** Result of saving one blob. */
+export interface SaveResult {
+  readonly id: string;
+  /** True when the blob was already in the repository (or in flight): nothing was stored. */
+  readonly known: boolean;
+  /** Bytes added to the repository (after compression and encryption); 0 when known. */
+  readonly stored: number;
+}
+
+/** What the archiver needs. */
+export interface BlobSaver {
+  saveBlob(type: BlobType, plain: Buffer): Promise<SaveResult>;
+}
+/** What readers need. */
+export interface BlobLoader {
+  loadBlob(type: BlobType, id: string): Promise<Buffer>;
+  hasBlob(id: string): boolean;
+}
+
+const INDEX_EVERY_PACKS = 64;
+
+/** An open repository: keys, index, blobs, JSON objects. Only this layer sees the storage. */
+export class Repository implements BlobSaver, BlobLoader {
+  readonly storage: Storage;
+  readonly config: RepoConfig;
+  readonly key: MasterKey;
+  readonly keyId: string;
+  readonly index = new MasterIndex();
+  readonly chunkerParams: ChunkerParams;
+  readonly gear: Uint32Array;
+  readonly #compressor: BlobCompressor;
+  readonly #pending = new Set<string>();
+  readonly #unindexed: PackEntry[] = [];
+  readonly #treeCache = new Map<string, Buffer>();
+  #packer: Packer | undefined;
+  #indexLoaded = false;
+
+  private constructor(storage: Storage, config: RepoConfig, key: MasterKey, keyId: string) {
+    this.storage = storage;
+    this.config = config;
+    this.key = key;
+    this.keyId = keyId;
+    this.chunkerParams = { minSize: config.chunker.min, avgSize: config.chunker.avg, maxSize: config.chunker.max };
+    this.gear = gearTable(key.chunkerSeed);
+    this.#compressor = new BlobCompressor(config.compression);
+  }
+
+  /** Creates a repository in an empty location. */
+  static async init(storage: Storage, password: Secret, options: { compression?: CompressionMode } = {}): Promise<Repository> {
+    if (await exists(storage, 'config')) throw new UserError(`repository ${storage.properties().location} already exists (config found)`);
+    const master = newMasterKey();
+    const config: RepoConfig = {
+      version: 1,
+      id: randomBytes(32).toString('hex'),
+      created: new Date().toISOString(),
+      chunker: { min: DEFAULT_CHUNKER_PARAMS.minSize, avg: DEFAULT_CHUNKER_PARAMS.avgSize, max: DEFAULT_CHUNKER_PARAMS.maxSize },
+      compression: options.compression ?? 'auto',
+    };
+    const key = await makeKeyFile(master, password);
+    await storage.put(objectPath('keys', key.id), key.bytes);
+    await storage.put('config', sealJson(master.encKey, config));
+    return new Repository(storage, config, master, key.id);
+  }
+
+  /** Opens an existing repository with a password. */
+  static async open(storage: Storage, password: Secret): Promise<Repository> {
+    const location = storage.properties().location;
+    let configBox: Buffer;
+    try {
+      configBox = await storage.get('config');
+    } catch (err) {
+      if (storage.isNotFound(err)) {
+        throw new NoRepositoryError(`${location} is not a safepoint repository (no config object): run \`safepoint init --repo ${location}\` first`, { cause: err });
+      }
+      throw err;
+    }
+    const keys = await loadKeyFiles(storage);
+    if (keys.length === 0) throw new NoRepositoryError(`${location}: the repository has no key files (keys/ is empty or missing)`);
+    const { keyId, master } = await unlockWithPassword(keys, password);
+    const config = openJson<RepoConfig>(master.encKey, configBox, 'config');
+    if (config.version !== 1) throw new UserError(`${location}: repository format version ${String(config.version)} is not supported by this safepoint`);
+    return new Repository(storage, config, master, keyId);
+  }
+
+  // ---- JSON objects (snapshots, index, locks) -------------------------------------------------
+
+  async saveJson(kind: Exclude<JsonKind, 'keys'>, value: unknown): Promise<string> {
+    const box = sealJson(this.key.encKey, value);
+    const id = objectId(box);
+    await this.storage.put(objectPath(kind, id), box);
+    return id;
+  }
+
+  async loadJson<T>(kind: Exclude<JsonKind, 'keys'>, id: string): Promise<T> {
+    const box = await this.storage.get(objectPath(kind, id));
+    if (objectId(box) !== id) throw new IntegrityError(`${kind} ${shortId(id)}: content does not match its name (changed or damaged in storage)`);
+    return openJson<T>(this.key.encKey, box, `${kind} ${shortId(id)}`);
+  }
+
+  async *listIds(kind: JsonKind | 'data'): AsyncIterable<string> {
+    for await (const o of this.storage.list(`${kind}/`)) {
+      const name = o.name.slice(o.name.lastIndexOf('/') + 1);
+      if (/^[0-9a-f]{64}$/.test(name)) yield name;
+    }
+  }
+
+  async removeJson(kind: JsonKind, id: string): Promise<void> {
+    await this.storage.remove(objectPath(kind, id));
+  }
+
+  /** Resolves a unique id prefix of a snapshot, index or key. */
+  async resolveId(kind: JsonKind, prefix: string): Promise<string> {
+    const matches: string[] = [];
+    for await (const id of this.listIds(kind)) if (id.startsWith(prefix)) matches.push(id);
+    if (matches.length === 1) return matches[0]!;
+    const what = kind === 'snapshots' ? 'snapshot' : kind.replace(/s$/, '');
+    if (matches.length === 0) throw new NotFoundError(`no ${what} with id ${prefix} (list them with \`safepoint ${kind === 'keys' ? 'key list' : 'snapshots'}\`)`);
+    throw new UserError(`${what} id prefix ${prefix} is ambiguous (${matches.length} matches): give more characters`);
+  }
+
+  // ---- keys ---------------------------------------------------------------------------------
+
+  async listKeys(): Promise<{ id: string; file: KeyFile }[]> {
+    return loadKeyFiles(this.storage);
+  }
+
+  async addKey(password: Secret): Promise<string> {
+    const key = await makeKeyFile(this.key, password);
+    await this.storage.put(objectPath('keys', key.id), key.bytes);
+    return key.id;
+  }
+
+  async removeKey(id: string): Promise<void> {
+    const keys = await this.listKeys();
+    if (!keys.some((k) => k.id === id)) throw new NotFoundError(`no key with id ${id}`);
+    if (keys.length <= 1) throw new UserError('refusing to remove the last key: the repository would become unreadable (add another key first)');
+    await this.storage.remove(objectPath('keys', id));
+  }
+
+  // ---- index --------------------------------------------------------------------------------
+
+  /** Loads every index file (once). Index files superseded by another are skipped. */
+  async loadIndex(options: { force?: boolean; onWarning?: (message: string) => void } = {}): Promise<void> {
+    if (this.#indexLoaded && !options.force) return;
+    const { files, damaged } = await this.loadIndexFiles();
+    const superseded = new Set(files.flatMap((f) => f.json.supersedes));
+    for (const f of files) {
+      if (superseded.has(f.id)) continue;
+      for (const p of decodeIndex(f.json)) this.index.addPack(p);
+    }
+    if (damaged.length > 0) {
+      // A damaged index is not fatal: the packs carry their own headers. Read the headers of packs no index names.
+      for (const d of damaged) options.onWarning?.(`index ${shortId(d.id)} is damaged (${d.error}); reading pack headers instead (run \`safepoint repair index\`)`);
+      for (const p of await this.readUnindexedPackHeaders()) this.index.addPack(p);
+    }
+    this.#indexLoaded = true;
+  }
+
+  async loadIndexFiles(): Promise<{ files: { id: string; json: IndexFileJson }[]; damaged: { id: string; error: string }[] }> {
+    const ids: string[] = [];
+    for await (const id of this.listIds('index')) ids.push(id);
+    const damaged: { id: string; error: string }[] = [];
+    const loaded = await mapLimit(ids, 8, async (id) => {
+      try {
+        return { id, json: await this.loadJson<IndexFileJson>('index', id) };
+      } catch (err) {
+        if (!(err instanceof IntegrityError)) throw err;
+        damaged.push({ id, error: err.message });
+        return null;
+      }
+    });
+    return { files: loaded.filter((f): f is { id: string; json: IndexFileJson } => f !== null), damaged };
+  }
+
+  /** Reads the header of every pack in storage that the loaded index does not name. */
+  async readUnindexedPackHeaders(onError?: (packId: string, err: unknown) => void): Promise<PackEntry[]> {
+    const missing: { id: string; size: number }[] = [];
+    for await (const o of this.storage.list('data/')) {
+      const id = o.name.slice(o.name.lastIndexOf('/') + 1);
+      if (/^[0-9a-f]{64}$/.test(id) && !this.index.pack(id)) missing.push({ id, size: o.size });
+    }
+    const out = await mapLimit(missing, 8, async ({ id, size }): Promise<PackEntry | null> => {
+      try {
+        return { id, ...(await this.readPackHeader(id, size)) };
+      } catch (err) {
+        onError?.(id, err);
+        return null;
+      }
+    });
+    return out.filter((p): p is PackEntry => p !== null);
+  }
+
+  /** A pack's blob list from its own header (format §5.3). */
+  async readPackHeader(id: string, size: number): Promise<{ type: BlobType; blobs: PackedBlob[] }> {
+    const probe = Math.min(size, HEADER_PROBE);
+    let tail = await this.storage.get(packPath(id), { offset: size - probe, length: probe });
+    const boxLen = tail.length >= 4 ? tail.readUInt32LE(tail.length - 4) : 0;
+    if (boxLen + 4 > probe && boxLen + 4 <= size) tail = await this.storage.get(packPath(id), { offset: size - boxLen - 4, length: boxLen + 4 });
+    const blobs = parsePackHeader(this.key.encKey, tail, size, id);
+    return { type: blobs[0]?.type ?? 'data', blobs };
+  }
+
+  async writeIndex(packs: readonly PackEntry[], supersedes: readonly string[] = []): Promise<string> {
+    return this.saveJson('index', encodeIndex(packs, supersedes));
+  }
+
+  // ---- blobs --------------------------------------------------------------------------------
+
+  hasBlob(id: string): boolean {
+    return this.index.has(id) || this.#pending.has(id);
+  }
+
+  /** Plaintext length of a blob, from the index. */
+  blobSize(id: string): number | undefined {
+    return this.index.lookup(id)[0]?.rawLength;
+  }
+
+  blobId(plain: Uint8Array): string {
+    return blobId(this.key.macKey, plain);
+  }
+
+  /** Stores a blob unless the repository (or this session) already has it. */
+  async saveBlob(type: BlobType, plain: Buffer, knownId?: string): Promise<SaveResult> {
+    const id = knownId ?? blobId(this.key.macKey, plain);
+    if (this.hasBlob(id)) return { id, known: true, stored: 0 };
+    this.#pending.add(id);
+    const compressed = this.#compressor.compress(plain);
+    const box = seal(this.key.encKey, compressed ?? plain);
+    await this.#ensurePacker().add(type, id, box, plain.length, compressed !== null);
+    return { id, known: false, stored: box.length };
+  }
+
+  /** Adds an already encrypted blob (prune and copy move boxes without re-encrypting). */
+  async saveRawBlob(type: BlobType, id: string, box: Buffer, rawLength: number, compressed: boolean): Promise<void> {
+    this.#pending.add(id);
+    await this.#ensurePacker().add(type, id, box, rawLength, compressed);
+  }
+
+  /** Writes every open pack and an index file for the packs not yet indexed. Call before saving a snapshot. */
+  async flush(): Promise<void> {
+    if (this.#packer) await this.#packer.flush();
+    await this.#writePendingIndex();
+  }
+
+  /** Writes every open pack and hands back the packs not yet indexed, for the caller to index (prune). */
+  async flushPacks(): Promise<PackEntry[]> {
+    if (this.#packer) await this.#packer.flush();
+    return this.#unindexed.splice(0);
+  }
+
+  #ensurePacker(): Packer {
+    this.#packer ??= new Packer(this.key.encKey, {
+      writePack: (_id, path, bytes) => this.storage.put(path, bytes),
+      packWritten: async (entry) => {
+        this.index.addPack(entry);
+        for (const b of entry.blobs) this.#pending.delete(b.id);
+        this.#unindexed.push(entry);
+        if (this.#unindexed.length >= INDEX_EVERY_PACKS) await this.#writePendingIndex();
+      },
+    });
+    return this.#packer;
+  }
+
+  async #writePendingIndex(): Promise<void> {
+    if (this.#unindexed.length === 0) return;
+    const packs = this.#unindexed.splice(0);
+    await this.writeIndex(packs);
+  }
+
+  /** Loads and verifies a blob, trying each copy in turn. */
+  async loadBlob(type: BlobType, id: string): Promise<Buffer> {
+    if (type === 'tree') {
+      const hit = this.#treeCache.get(id);
+      if (hit) return hit;
+    }
+    const locations = this.index.lookup(id);
+    if (locations.length === 0) throw new NotFoundError(`${type} blob ${shortId(id)} is not in the index (the repository is missing data: run \`safepoint check\`)`);
+    let lastErr: unknown;
+    for (const loc of locations) {
+      try {
+        const plain = this.decodeBlob(id, loc, await this.storage.get(packPath(loc.pack), { offset: loc.offset, length: loc.length }));
+        if (type === 'tree') this.#cacheTree(id, plain);
+        return plain;
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    throw lastErr;
+  }
+
+  /** Decrypts, decompresses and verifies one blob's stored bytes. */
+  decodeBlob(id: string, loc: BlobLocation, box: Buffer): Buffer {
+    const what = `blob ${shortId(id)} in pack ${shortId(loc.pack)}`;
+    if (box.length !== loc.length) throw new IntegrityError(`${what}: pack is truncated`);
+    const inner = openBox(this.key.encKey, box, what);
+    const plain = loc.compressed ? decompress(inner) : inner;
+    if (plain.length !== loc.rawLength || blobId(this.key.macKey, plain) !== id) throw new IntegrityError(`${what}: content does not match its id`);
+    return plain;
+  }
+
+  #cacheTree(id: string, plain: Buffer): void {
+    if (this.#treeCache.size >= 4096) this.#treeCache.delete(this.#treeCache.keys().next().value as string);
+    this.#treeCache.set(id, plain);
+  }
+
+  /** Stored size of a blob box for a plaintext of n bytes. */
+  static boxSize(n: number): number {
+    return n + BOX_OVERHEAD;
+  }
+
+  async close(): Promise<void> {
+    await this.storage.close();
+  }
+}
+
+async function exists(storage: Storage, name: string): Promise<boolean> {
+  try {
+    await storage.stat(name);
+    return true;
+  } catch (err) {
+    if (storage.isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+async function loadKeyFiles(storage: Storage): Promise<{ id: string; file: KeyFile }[]> {
+  const out: { id: string; file: KeyFile }[] = [];
+  for await (const o of storage.list('keys/')) {
+    const id = o.name.slice('keys/'.length);
+    const bytes = await storage.get(o.name);
+    out.push({ id, file: parseKeyFile(bytes, id) });
+  }
+  return out;
+}

@@ -1,0 +1,92 @@
+import { NotFoundError } from '../util/errors.js';
+import { mapLimit } from '../util/concurrency.js';
+import type { Repository } from './repository.js';
+
+export type BackupType = 'full' | 'differential' | 'incremental';
+
+export interface SnapshotSummary {
+  files_new: number;
+  files_changed: number;
+  files_unmodified: number;
+  dirs_new: number;
+  dirs_changed: number;
+  dirs_unmodified: number;
+  data_blobs: number;
+  tree_blobs: number;
+  data_added: number;
+  total_files_processed: number;
+  total_bytes_processed: number;
+  backup_start: string;
+  backup_end: string;
+  total_duration: number;
+}
+
+/** A snapshot file (format §8.2). */
+export interface Snapshot {
+  version: 1;
+  time: string;
+  host: string;
+  username: string;
+  uid: number;
+  gid: number;
+  paths: string[];
+  tags: string[];
+  source: string | null;
+  type: BackupType;
+  parent: string | null;
+  tree: string;
+  excludes: string[];
+  complete: boolean;
+  warnings: string[];
+  summary: SnapshotSummary;
+  program_version: string;
+}
+
+export interface SnapshotWithId extends Snapshot {
+  id: string;
+}
+
+export interface SnapshotFilter {
+  host?: string;
+  source?: string;
+  tags?: string[];
+  paths?: string[];
+}
+
+export async function saveSnapshot(repo: Repository, sn: Snapshot): Promise<string> {
+  return repo.saveJson('snapshots', sn);
+}
+
+/** All snapshots, oldest first. */
+export async function loadSnapshots(repo: Repository, filter: SnapshotFilter = {}): Promise<SnapshotWithId[]> {
+  const ids: string[] = [];
+  for await (const id of repo.listIds('snapshots')) ids.push(id);
+  const all = await mapLimit(ids, 16, async (id) => ({ ...(await repo.loadJson<Snapshot>('snapshots', id)), id }));
+  return all.filter((s) => matches(s, filter)).sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
+}
+
+export function matches(s: Snapshot, f: SnapshotFilter): boolean {
+  if (f.host !== undefined && s.host !== f.host) return false;
+  if (f.source !== undefined && s.source !== f.source) return false;
+  if (f.tags && f.tags.length > 0 && !f.tags.every((t) => s.tags.includes(t))) return false;
+  if (f.paths && f.paths.length > 0 && !sameSet(s.paths, f.paths)) return false;
+  return true;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+}
+
+/** Resolves `latest` (optionally filtered) or a snapshot id prefix. */
+export async function findSnapshot(repo: Repository, ref: string, filter: SnapshotFilter = {}): Promise<SnapshotWithId> {
+  if (ref === 'latest') {
+    const all = await loadSnapshots(repo, filter);
+    const last = all.at(-1);
+    if (!last) throw new NotFoundError('no snapshot found: the repository has no snapshot matching the filter (run `safepoint snapshots`)');
+    return last;
+  }
+  const id = await repo.resolveId('snapshots', ref);
+  return { ...(await repo.loadJson<Snapshot>('snapshots', id)), id };
+}
+
+export const formatSnapshotTime = (s: Snapshot): string => s.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z');

@@ -1,0 +1,296 @@
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { hostname, userInfo } from 'node:os';
+import { chunkFile, type ChunkerParams } from '../repo/chunker.js';
+import type { BlobLoader, BlobSaver } from '../repo/repository.js';
+import type { BackupType, Snapshot, SnapshotSummary } from '../repo/snapshot.js';
+import { loadTree, saveTree, type NodeType, type TreeNode } from '../repo/tree.js';
+import { Semaphore } from '../util/concurrency.js';
+import { UserError, errorMessage, isErrno } from '../util/errors.js';
+import type { Clock } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import type { Excluder } from './exclude.js';
+import { VERSION } from '../version.js';
+
+/** What the archiver needs from the repository. */
+export type ArchiverRepo = BlobSaver &
+  BlobLoader & {
+    readonly gear: Uint32Array;
+    readonly chunkerParams: ChunkerParams;
+    flush(): Promise<void>;
+    saveJson(kind: 'snapshots', value: unknown): Promise<string>;
+  };
+
+export interface BackupOptions {
+  readonly paths: readonly string[];
+  readonly excluder?: Excluder;
+  readonly excludes?: readonly string[];
+  readonly oneFileSystem?: boolean;
+  readonly tags?: readonly string[];
+  readonly source?: string | null;
+  readonly host?: string;
+  /** Parent snapshot: its files are reused when size, mtime, ctime and inode are unchanged. */
+  readonly parent?: (Snapshot & { id: string }) | null;
+  readonly type?: BackupType;
+  readonly clock?: Clock;
+  readonly onProgress?: (p: ArchiveProgress) => void;
+  readonly onWarning?: (path: string, message: string) => void;
+}
+
+export interface ArchiveProgress {
+  files: number;
+  dirs: number;
+  bytes: number;
+  bytesAdded: number;
+  currentFile: string;
+}
+
+export interface BackupResult {
+  readonly snapshotId: string;
+  readonly snapshot: Snapshot;
+}
+
+const FILE_CONCURRENCY = 8;
+const DIR_CONCURRENCY = 16;
+
+/** Backs up paths into a snapshot. Unreadable entries become warnings and mark the snapshot incomplete. */
+export async function backup(repo: ArchiverRepo, options: BackupOptions): Promise<BackupResult> {
+  const clock = options.clock ?? systemClock;
+  const start = clock.now();
+  const paths = options.paths.map((p) => resolve(p));
+  checkNames(paths);
+  const a = new Archiver(repo, options);
+  const parentRoot = options.parent ? byName((await loadTree(repo, options.parent.tree)).nodes) : new Map<string, TreeNode>();
+  const rootNodes: TreeNode[] = [];
+  for (const p of paths) {
+    let st: BigIntStats;
+    try {
+      st = await lstat(p, { bigint: true });
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw new UserError(`path ${p} does not exist`, { cause: err });
+      throw new UserError(`cannot read ${p}: ${errorMessage(err)}`, { cause: err });
+    }
+    const node = await a.saveEntry(p, basename(p) || '/', st, parentRoot.get(basename(p) || '/'), st.dev);
+    if (node) rootNodes.push(node);
+  }
+  const root = await saveTree(repo, rootNodes);
+  a.countTree(root.known, root.stored);
+  await repo.flush();
+  const end = clock.now();
+  const user = safeUser();
+  const snapshot: Snapshot = {
+    version: 1,
+    time: start.toISOString(),
+    host: options.host ?? hostname(),
+    username: user.name,
+    uid: user.uid,
+    gid: user.gid,
+    paths,
+    tags: [...(options.tags ?? [])],
+    source: options.source ?? null,
+    type: options.type ?? (options.parent ? 'incremental' : 'full'),
+    parent: options.parent?.id ?? null,
+    tree: root.id,
+    excludes: [...(options.excludes ?? [])],
+    complete: a.warnings.length === 0,
+    warnings: a.warnings,
+    summary: { ...a.summary, backup_start: start.toISOString(), backup_end: end.toISOString(), total_duration: (end.getTime() - start.getTime()) / 1000 },
+    program_version: `safepoint ${VERSION}`,
+  };
+  const snapshotId = await repo.saveJson('snapshots', snapshot);
+  return { snapshotId, snapshot };
+}
+
+type Counts = Omit<SnapshotSummary, 'backup_start' | 'backup_end' | 'total_duration'>;
+
+class Archiver {
+  readonly warnings: string[] = [];
+  readonly summary: Counts = {
+    files_new: 0, files_changed: 0, files_unmodified: 0, dirs_new: 0, dirs_changed: 0, dirs_unmodified: 0,
+    data_blobs: 0, tree_blobs: 0, data_added: 0, total_files_processed: 0, total_bytes_processed: 0,
+  };
+  readonly #repo: ArchiverRepo;
+  readonly #opts: BackupOptions;
+  readonly #files = new Semaphore(FILE_CONCURRENCY);
+  readonly #dirs = new Semaphore(DIR_CONCURRENCY);
+  readonly #progress: ArchiveProgress = { files: 0, dirs: 0, bytes: 0, bytesAdded: 0, currentFile: '' };
+
+  constructor(repo: ArchiverRepo, opts: BackupOptions) {
+    this.#repo = repo;
+    this.#opts = opts;
+  }
+
+  #warn(path: string, err: unknown): void {
+    const message = isErrno(err, 'EACCES', 'EPERM') ? 'permission denied' : isErrno(err, 'ENOENT') ? 'vanished during backup' : errorMessage(err);
+    this.warnings.push(`${path}: ${message}`);
+    this.#opts.onWarning?.(path, message);
+  }
+
+  countTree(known: boolean, stored: number): void {
+    if (!known) {
+      this.summary.tree_blobs++;
+      this.summary.data_added += stored;
+    }
+  }
+
+  /** Saves one entry and returns its node, or null when it was skipped with a warning. */
+  async saveEntry(path: string, name: string, st: BigIntStats, prev: TreeNode | undefined, rootDev: bigint): Promise<TreeNode | null> {
+    const node = baseNode(name, st);
+    switch (node.type) {
+      case 'file':
+        return this.#saveFile(path, node, prev);
+      case 'dir':
+        return this.#saveDir(path, node, prev, rootDev);
+      case 'symlink':
+        try {
+          node.target = await readlink(path);
+        } catch (err) {
+          this.#warn(path, err);
+          return null;
+        }
+        return node;
+      default:
+        if (node.type === 'chardev' || node.type === 'blockdev') node.rdev = Number(st.rdev);
+        return node;
+    }
+  }
+
+  async #saveDir(path: string, node: TreeNode, prev: TreeNode | undefined, rootDev: bigint): Promise<TreeNode | null> {
+    let names: string[];
+    let prevNodes = new Map<string, TreeNode>();
+    try {
+      names = await this.#dirs.run(() => readdir(path));
+      if (prev?.type === 'dir' && prev.subtree) prevNodes = byName((await loadTree(this.#repo, prev.subtree)).nodes);
+    } catch (err) {
+      this.#warn(path, err);
+      return null;
+    }
+    const children = await Promise.all(
+      names.map(async (name) => {
+        const child = join(path, name);
+        if (this.#opts.excluder?.(child)) return null;
+        let st: BigIntStats;
+        try {
+          st = await lstat(child, { bigint: true });
+        } catch (err) {
+          this.#warn(child, err);
+          return null;
+        }
+        if (this.#opts.oneFileSystem && st.isDirectory() && st.dev !== rootDev) return null;
+        return this.saveEntry(child, name, st, prevNodes.get(name), rootDev);
+      }),
+    );
+    const saved = await saveTree(this.#repo, children.filter((c): c is TreeNode => c !== null));
+    this.countTree(saved.known, saved.stored);
+    node.subtree = saved.id;
+    if (!prev || prev.type !== 'dir') this.summary.dirs_new++;
+    else if (prev.subtree === saved.id) this.summary.dirs_unmodified++;
+    else this.summary.dirs_changed++;
+    this.#progress.dirs++;
+    return node;
+  }
+
+  async #saveFile(path: string, node: TreeNode, prev: TreeNode | undefined): Promise<TreeNode | null> {
+    const s = this.summary;
+    if (prev && unchanged(prev, node) && prev.content?.every((id) => this.#repo.hasBlob(id))) {
+      node.content = prev.content;
+      s.files_unmodified++;
+      this.#done(path, node.size);
+      return node;
+    }
+    const content: string[] = [];
+    let size = 0;
+    try {
+      await this.#files.run(async () => {
+        const fh = await open(path, 'r');
+        try {
+          for await (const chunk of chunkFile(fh, this.#repo.gear, this.#repo.chunkerParams)) {
+            const r = await this.#repo.saveBlob('data', chunk);
+            content.push(r.id);
+            size += chunk.length;
+            if (!r.known) {
+              s.data_blobs++;
+              s.data_added += r.stored;
+              this.#progress.bytesAdded += r.stored;
+            }
+          }
+        } finally {
+          await fh.close();
+        }
+      });
+    } catch (err) {
+      this.#warn(path, err);
+      return null;
+    }
+    node.content = content;
+    node.size = size; // what we actually read, should the file have changed meanwhile
+    if (prev?.type === 'file') s.files_changed++;
+    else s.files_new++;
+    this.#done(path, size);
+    return node;
+  }
+
+  #done(path: string, size: number): void {
+    this.summary.total_files_processed++;
+    this.summary.total_bytes_processed += size;
+    const p = this.#progress;
+    p.files++;
+    p.bytes += size;
+    p.currentFile = path;
+    this.#opts.onProgress?.(p);
+  }
+}
+
+function baseNode(name: string, st: BigIntStats): TreeNode {
+  return {
+    name,
+    type: nodeType(st),
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtime: st.mtimeNs.toString(),
+    ctime: st.ctimeNs.toString(),
+    inode: Number(st.ino),
+    dev: Number(st.dev),
+    nlink: Number(st.nlink),
+    size: st.isFile() ? Number(st.size) : 0,
+  };
+}
+
+function nodeType(st: BigIntStats): NodeType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'chardev';
+  return 'blockdev';
+}
+
+function unchanged(prev: TreeNode, now: TreeNode): boolean {
+  return prev.type === 'file' && prev.size === now.size && prev.mtime === now.mtime && prev.ctime === now.ctime && prev.inode === now.inode;
+}
+
+function byName(nodes: readonly TreeNode[]): Map<string, TreeNode> {
+  return new Map(nodes.map((n) => [n.name, n]));
+}
+
+function checkNames(paths: readonly string[]): void {
+  const seen = new Map<string, string>();
+  for (const p of paths) {
+    const name = basename(p) || '/';
+    const other = seen.get(name);
+    if (other !== undefined && other !== p) throw new UserError(`paths ${other} and ${p} share the name "${name}": back them up as separate sources`);
+    seen.set(name, p);
+  }
+}
+
+function safeUser(): { name: string; uid: number; gid: number } {
+  try {
+    const u = userInfo();
+    return { name: u.username, uid: u.uid, gid: u.gid };
+  } catch {
+    return { name: 'unknown', uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
+  }
+}

@@ -1,0 +1,290 @@
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import picomatch from 'picomatch';
+import type { BlobLoader } from '../repo/repository.js';
+import { isSafeName, loadTree, type TreeNode } from '../repo/tree.js';
+import { Semaphore } from '../util/concurrency.js';
+import { IntegrityError, UserError, errorMessage, isErrno } from '../util/errors.js';
+
+const run = promisify(execFile);
+
+/** What the restorer needs from the repository. */
+export type RestorerRepo = BlobLoader & { blobId(plain: Uint8Array): string; blobSize(id: string): number | undefined };
+
+export interface RestoreOptions {
+  readonly target: string;
+  readonly include?: readonly string[];
+  readonly exclude?: readonly string[];
+  readonly overwrite?: boolean;
+  readonly verify?: boolean;
+  readonly onProgress?: (p: RestoreProgress) => void;
+  readonly onError?: (path: string, message: string) => void;
+}
+
+export interface RestoreProgress {
+  files: number;
+  bytes: number;
+  totalFiles: number;
+  totalBytes: number;
+}
+
+export interface RestoreResult {
+  readonly files: number;
+  readonly dirs: number;
+  readonly bytes: number;
+  readonly errors: string[];
+  readonly verified: number;
+}
+
+interface Entry {
+  readonly rel: string;
+  readonly node: TreeNode;
+}
+
+const FILE_CONCURRENCY = 8;
+const BLOB_CONCURRENCY = 4;
+const ZERO = Buffer.alloc(1 << 20);
+
+/** Restores a tree into `target`. Never writes outside it; metadata is applied after contents. */
+export async function restoreTree(repo: RestorerRepo, treeId: string, options: RestoreOptions): Promise<RestoreResult> {
+  await prepareTarget(options.target, options.overwrite ?? false);
+  const entries = await plan(repo, treeId, options);
+  const errors: string[] = [];
+  const fail = (rel: string, err: unknown): void => {
+    const msg = errorMessage(err);
+    errors.push(`${rel}: ${msg}`);
+    options.onError?.(rel, msg);
+  };
+  const progress: RestoreProgress = { files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
+  for (const e of entries) if (e.node.type === 'file') (progress.totalFiles++, (progress.totalBytes += e.node.size));
+
+  // 1. directories, top-down (each parent is a real directory we made or checked, so nothing follows a link out)
+  for (const e of entries) {
+    if (e.node.type === 'dir') await ensureDir(join(options.target, e.rel), options.overwrite ?? false).catch((err: unknown) => fail(e.rel, err));
+  }
+  // 2. files (in parallel), hard links after the first copy, then symlinks and special files
+  const links = new Map<string, string>();
+  const firstCopies: Entry[] = [];
+  const laterLinks: { e: Entry; first: string }[] = [];
+  for (const e of entries) {
+    if (e.node.type !== 'file') continue;
+    const key = `${e.node.dev}:${e.node.inode}`;
+    const first = e.node.nlink > 1 ? links.get(key) : undefined;
+    if (first !== undefined) laterLinks.push({ e, first });
+    else {
+      if (e.node.nlink > 1) links.set(key, e.rel);
+      firstCopies.push(e);
+    }
+  }
+  const sem = new Semaphore(FILE_CONCURRENCY);
+  await Promise.all(
+    firstCopies.map((e) =>
+      sem.run(async () => {
+        try {
+          await restoreFile(repo, join(options.target, e.rel), e.node, options.overwrite ?? false);
+          await applyMeta(join(options.target, e.rel), e.node);
+          progress.files++;
+          progress.bytes += e.node.size;
+          options.onProgress?.(progress);
+        } catch (err) {
+          fail(e.rel, err);
+        }
+      }),
+    ),
+  );
+  for (const { e, first } of laterLinks) {
+    const dst = join(options.target, e.rel);
+    await replace(dst, options.overwrite ?? false)
+      .then(() => link(join(options.target, first), dst))
+      .catch((err: unknown) => fail(e.rel, err));
+  }
+  for (const e of entries) {
+    if (e.node.type === 'file' || e.node.type === 'dir') continue;
+    await restoreSpecial(join(options.target, e.rel), e.node, options.overwrite ?? false).catch((err: unknown) => fail(e.rel, err));
+  }
+  // 3. directory metadata, deepest first (writing children changes a directory's mtime)
+  for (const e of [...entries].reverse()) {
+    if (e.node.type === 'dir') await applyMeta(join(options.target, e.rel), e.node).catch((err: unknown) => fail(e.rel, err));
+  }
+  let verified = 0;
+  if (options.verify) {
+    for (const e of firstCopies) {
+      try {
+        await verifyFile(repo, join(options.target, e.rel), e.node);
+        verified++;
+      } catch (err) {
+        fail(e.rel, err);
+      }
+    }
+  }
+  const dirs = entries.filter((e) => e.node.type === 'dir').length;
+  return { files: progress.files + laterLinks.length, dirs, bytes: progress.bytes, errors, verified };
+}
+
+async function prepareTarget(target: string, overwrite: boolean): Promise<void> {
+  try {
+    const st = await lstat(target);
+    if (!st.isDirectory()) throw new UserError(`restore target ${target} exists and is not a directory`);
+    if (!overwrite && (await readdir(target)).length > 0) {
+      throw new UserError(`restore target ${target} is not empty: choose an empty folder or pass --overwrite`);
+    }
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+    await mkdir(target, { recursive: true });
+  }
+}
+
+/** Walks the snapshot tree and keeps what include/exclude select; directories on the way are kept. */
+async function plan(repo: RestorerRepo, treeId: string, o: RestoreOptions): Promise<Entry[]> {
+  const inc = o.include && o.include.length > 0 ? picomatch([...o.include], { dot: true }) : null;
+  const exc = o.exclude && o.exclude.length > 0 ? picomatch([...o.exclude], { dot: true }) : null;
+  const out: Entry[] = [];
+  const visit = async (id: string, prefix: string, parentIncluded: boolean): Promise<boolean> => {
+    let any = false;
+    for (const node of (await loadTree(repo, id)).nodes) {
+      if (!isSafeName(node.name)) throw new IntegrityError(`tree ${id.slice(0, 8)} holds an unsafe name ${JSON.stringify(node.name)}: refusing to restore it`);
+      const rel = prefix === '' ? node.name : `${prefix}/${node.name}`;
+      if (exc?.(rel)) continue;
+      const included = parentIncluded || inc === null || inc(rel);
+      if (node.type === 'dir') {
+        const at = out.length;
+        out.push({ rel, node });
+        const childAny = node.subtree ? await visit(node.subtree, rel, included) : false;
+        if (included || childAny) any = true;
+        else out.splice(at, 1);
+      } else if (included) {
+        out.push({ rel, node });
+        any = true;
+      }
+    }
+    return any;
+  };
+  await visit(treeId, '', false);
+  return out;
+}
+
+async function ensureDir(path: string, overwrite: boolean): Promise<void> {
+  try {
+    const st = await lstat(path);
+    if (st.isDirectory()) return;
+    if (!overwrite) throw new UserError(`${path} exists and is not a directory (pass --overwrite)`);
+    await unlink(path);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+  await mkdir(path, { mode: 0o700 });
+}
+
+/** Removes whatever is at path (never following it), so the new entry is created fresh. */
+async function replace(path: string, overwrite: boolean): Promise<void> {
+  try {
+    const st = await lstat(path);
+    if (!overwrite) throw new UserError(`${path} already exists (pass --overwrite)`);
+    await rm(path, { recursive: st.isDirectory(), force: true });
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+}
+
+async function restoreFile(repo: RestorerRepo, path: string, node: TreeNode, overwrite: boolean): Promise<void> {
+  await replace(path, overwrite);
+  const content = node.content ?? [];
+  const offsets = chunkOffsets(repo, content);
+  const size = offsets[content.length]!;
+  if (size !== node.size) throw new IntegrityError(`the index says ${size} bytes, the snapshot says ${node.size}`);
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    const sem = new Semaphore(BLOB_CONCURRENCY);
+    await Promise.all(content.map((id, i) => sem.run(async () => writeChunk(fh, await repo.loadBlob('data', id), offsets[i]!))));
+    await fh.truncate(size);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Start offset of every chunk, plus the file size at the end, from the index's plaintext lengths. */
+function chunkOffsets(repo: RestorerRepo, content: readonly string[]): number[] {
+  const out = [0];
+  let pos = 0;
+  for (const id of content) {
+    const n = repo.blobSize(id);
+    if (n === undefined) throw new IntegrityError(`data blob ${id.slice(0, 8)} is missing from the repository (run \`safepoint check\`)`);
+    pos += n;
+    out.push(pos);
+  }
+  return out;
+}
+
+async function writeChunk(fh: FileHandle, data: Buffer, offset: number): Promise<void> {
+  // Sparse: a chunk of zeros is skipped, leaving a hole (the final truncate sets the size).
+  if (data.length <= ZERO.length && data.equals(ZERO.subarray(0, data.length))) return;
+  let done = 0;
+  while (done < data.length) done += (await fh.write(data, done, data.length - done, offset + done)).bytesWritten;
+}
+
+async function restoreSpecial(path: string, node: TreeNode, overwrite: boolean): Promise<void> {
+  await replace(path, overwrite);
+  switch (node.type) {
+    case 'symlink':
+      await symlink(node.target ?? '', path);
+      break;
+    case 'fifo':
+      await run('mkfifo', ['-m', (node.mode & 0o777).toString(8), path]);
+      break;
+    case 'chardev':
+    case 'blockdev': {
+      const rdev = node.rdev ?? 0;
+      const major = (rdev >> 8) & 0xfff;
+      const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+      await run('mknod', [path, node.type === 'chardev' ? 'c' : 'b', String(major), String(minor)]);
+      break;
+    }
+    case 'socket':
+      return; // sockets belong to a running process; like restic we do not recreate them
+    default:
+      return;
+  }
+  await applyMeta(path, node);
+}
+
+/** Owner (when permitted), mode and times. Symlinks get owner and times only. */
+async function applyMeta(path: string, node: TreeNode): Promise<void> {
+  try {
+    await lchown(path, node.uid, node.gid);
+  } catch (err) {
+    if (!isErrno(err, 'EPERM', 'EINVAL')) throw err; // not root: keep our own ownership, as restic does
+  }
+  if (node.type !== 'symlink') await chmod(path, node.mode);
+  const mtime = nsToSeconds(node.mtime);
+  if (node.type === 'symlink') await lutimes(path, mtime, mtime);
+  else await utimes(path, mtime, mtime);
+}
+
+/**
+ * Node's utimes takes seconds as a double, which libuv truncates to a timespec: we keep microseconds (a double holds
+ * ~0.24 µs at today's epoch) and add half a microsecond so the truncation lands on the right one. Nanoseconds are lost;
+ * diff and verify compare times at microsecond resolution for that reason.
+ */
+export function nsToSeconds(ns: string): number {
+  return Number(BigInt(ns) / 1000n) / 1e6 + 5e-7;
+}
+
+/** Re-reads a restored file and checks every chunk against its blob id. */
+async function verifyFile(repo: RestorerRepo, path: string, node: TreeNode): Promise<void> {
+  const content = node.content ?? [];
+  const offsets = chunkOffsets(repo, content);
+  const fh = await open(path, 'r');
+  try {
+    for (let i = 0; i < content.length; i++) {
+      const buf = Buffer.allocUnsafe(offsets[i + 1]! - offsets[i]!);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, offsets[i]!);
+      if (bytesRead !== buf.length || repo.blobId(buf) !== content[i]) throw new IntegrityError(`verification failed at offset ${offsets[i]!}: the restored bytes differ from the snapshot`);
+    }
+    if ((await fh.stat()).size !== node.size) throw new IntegrityError('verification failed: size differs from the snapshot');
+  } finally {
+    await fh.close();
+  }
+}
