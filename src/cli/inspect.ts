@@ -8,6 +8,7 @@ import { repositoryStats } from '../repo/stats.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes, table } from '../util/format.js';
 import type { Context } from './context.js';
+import type { Repository } from '../repo/repository.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -101,7 +102,7 @@ export function registerInspect(program: Command, ctx: () => Context): void {
 }
 
 /** Live diff: the snapshot's root holds one node per backed-up path; compare each with that path on disk. */
-async function* liveChanges(repo: Parameters<typeof diffLive>[0] & import('../repo/repository.js').Repository, sn: SnapshotWithId, path: string | undefined, content: boolean): AsyncGenerator<Change> {
+async function* liveChanges(repo: Repository, sn: SnapshotWithId, path: string | undefined, content: boolean): AsyncGenerator<Change> {
   const root = (await loadTree(repo, sn.tree)).nodes;
   const o = { content, gear: repo.gear, chunkerParams: repo.chunkerParams, blobId: (p: Uint8Array) => repo.blobId(p) };
   const wanted = path ? [resolve(path)] : sn.paths;

@@ -59,7 +59,11 @@ export async function restoreTree(repo: RestorerRepo, treeId: string, options: R
     options.onError?.(rel, msg);
   };
   const progress: RestoreProgress = { files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
-  for (const e of entries) if (e.node.type === 'file') (progress.totalFiles++, (progress.totalBytes += e.node.size));
+  for (const e of entries) {
+    if (e.node.type !== 'file') continue;
+    progress.totalFiles++;
+    progress.totalBytes += e.node.size;
+  }
 
   // 1. directories, top-down (each parent is a real directory we made or checked, so nothing follows a link out)
   for (const e of entries) {
