@@ -1,4 +1,4 @@
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { hostname, userInfo } from 'node:os';
@@ -205,7 +205,7 @@ class Archiver {
       await this.#files.run(async () => {
         const fh = await open(path, 'r');
         try {
-          for await (const chunk of chunkFile(fh, this.#repo.gear, this.#repo.chunkerParams)) {
+          for await (const chunk of this.#chunks(fh, node.size)) {
             const r = await this.#repo.saveBlob('data', chunk);
             content.push(r.id);
             size += chunk.length;
@@ -229,6 +229,23 @@ class Archiver {
     else s.files_new++;
     this.#done(path, size);
     return node;
+  }
+
+  /**
+   * A file smaller than the minimum chunk size is one chunk: read it straight into a buffer of its size (no 16 MiB
+   * read buffer, no copy). Bigger files, or a small file that grew since lstat, go through the chunker.
+   */
+  async *#chunks(fh: FileHandle, size: number): AsyncGenerator<Buffer> {
+    if (size < this.#repo.chunkerParams.minSize) {
+      const buf = Buffer.allocUnsafeSlow(size + 1);
+      let got = 0;
+      for (let n = -1; n !== 0 && got < buf.length; got += n) n = (await fh.read(buf, got, buf.length - got, got)).bytesRead;
+      if (got <= size) {
+        if (got > 0) yield buf.subarray(0, got);
+        return;
+      }
+    }
+    yield* chunkFile(fh, this.#repo.gear, this.#repo.chunkerParams);
   }
 
   #done(path: string, size: number): void {
