@@ -29,7 +29,8 @@ export function masterKeyBytes(k: MasterKey): Buffer {
 
 /** Encrypts into a box: version | nonce | ciphertext | tag (format §4.1). */
 export function seal(key: Buffer, plaintext: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(BOX_OVERHEAD + plaintext.length);
+  // unpooled: the box owns its ArrayBuffer, so it can be transferred between threads
+  const out = Buffer.allocUnsafeSlow(BOX_OVERHEAD + plaintext.length);
   out[0] = BOX_VERSION;
   const nonce = randomBytes(NONCE);
   nonce.copy(out, 1);

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { IntegrityError, NoRepositoryError, NotFoundError, UserError } from '../util/errors.js';
 import type { Secret } from '../util/secret.js';
 import type { Storage } from '../storage/storage.js';
-import { BlobCompressor, decompress, type CompressionMode } from './compression.js';
-import { BOX_OVERHEAD, blobId, newMasterKey, open as openBox, seal, type MasterKey } from './crypto.js';
+import { decompress, type CompressionMode } from './compression.js';
+import { InlineEncoder, WorkerEncoder, type BlobEncoder } from './blob-encoder.js';
+import { BOX_OVERHEAD, blobId, newMasterKey, open as openBox, type MasterKey } from './crypto.js';
 import { objectId, objectPath, packPath, shortId, type BlobType, type JsonKind } from './ids.js';
 import { HEADER_PROBE, parsePackHeader, type PackedBlob } from './pack.js';
 import { decodeIndex, encodeIndex, MasterIndex, type BlobLocation, type IndexFileJson, type PackEntry } from './index-file.js';
@@ -52,7 +53,8 @@ export class Repository implements BlobSaver, BlobLoader {
   readonly index = new MasterIndex();
   readonly chunkerParams: ChunkerParams;
   readonly gear: Uint32Array;
-  readonly #compressor: BlobCompressor;
+  readonly #inline: InlineEncoder;
+  #workers: WorkerEncoder | undefined;
   readonly #pending = new Set<string>();
   readonly #unindexed: PackEntry[] = [];
   readonly #treeCache = new Map<string, Buffer>();
@@ -66,7 +68,7 @@ export class Repository implements BlobSaver, BlobLoader {
     this.keyId = keyId;
     this.chunkerParams = { minSize: config.chunker.min, avgSize: config.chunker.avg, maxSize: config.chunker.max };
     this.gear = gearTable(key.chunkerSeed);
-    this.#compressor = new BlobCompressor(config.compression);
+    this.#inline = new InlineEncoder(key.encKey, config.compression);
   }
 
   /** Creates a repository in an empty location. */
@@ -234,6 +236,16 @@ export class Repository implements BlobSaver, BlobLoader {
     return this.index.has(id) || this.#pending.has(id);
   }
 
+  /** Every stored copy of a blob. */
+  locate(id: string): readonly BlobLocation[] {
+    return this.index.lookup(id);
+  }
+
+  /** Raw bytes of a pack range (still encrypted). */
+  async readPack(pack: string, offset: number, length: number): Promise<Buffer> {
+    return this.storage.get(packPath(pack), { offset, length });
+  }
+
   /** Plaintext length of a blob, from the index. */
   blobSize(id: string): number | undefined {
     return this.index.lookup(id)[0]?.rawLength;
@@ -243,14 +255,14 @@ export class Repository implements BlobSaver, BlobLoader {
     return blobId(this.key.macKey, plain);
   }
 
-  /** Stores a blob unless the repository (or this session) already has it. */
+  /** Stores a blob unless the repository (or this session) already has it. Takes ownership of `plain` (see BlobEncoder). */
   async saveBlob(type: BlobType, plain: Buffer, knownId?: string): Promise<SaveResult> {
     const id = knownId ?? blobId(this.key.macKey, plain);
     if (this.hasBlob(id)) return { id, known: true, stored: 0 };
     this.#pending.add(id);
-    const compressed = this.#compressor.compress(plain);
-    const box = seal(this.key.encKey, compressed ?? plain);
-    await this.#ensurePacker().add(type, id, box, plain.length, compressed !== null);
+    const rawLength = plain.length;
+    const { box, compressed } = await (type === 'tree' ? this.#inline : this.#encoder()).encode(plain);
+    await this.#ensurePacker().add(type, id, box, rawLength, compressed);
     return { id, known: false, stored: box.length };
   }
 
@@ -270,6 +282,13 @@ export class Repository implements BlobSaver, BlobLoader {
   async flushPacks(): Promise<PackEntry[]> {
     if (this.#packer) await this.#packer.flush();
     return this.#unindexed.splice(0);
+  }
+
+  /** Worker threads for data blobs, started on the first one (SAFEPOINT_WORKERS=0 keeps everything inline). */
+  #encoder(): BlobEncoder {
+    const n = process.env.SAFEPOINT_WORKERS === undefined ? undefined : Number(process.env.SAFEPOINT_WORKERS);
+    if (n === 0) return this.#inline;
+    return (this.#workers ??= new WorkerEncoder(this.key.encKey, this.config.compression, n));
   }
 
   #ensurePacker(): Packer {
@@ -333,6 +352,8 @@ export class Repository implements BlobSaver, BlobLoader {
   }
 
   async close(): Promise<void> {
+    await this.#workers?.close();
+    this.#workers = undefined;
     await this.storage.close();
   }
 }

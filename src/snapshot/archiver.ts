@@ -1,9 +1,10 @@
-import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { close as closeCb, open as openCb, read as readCb } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { hostname, userInfo } from 'node:os';
 import { chunkFile, type ChunkerParams } from '../repo/chunker.js';
-import type { BlobLoader, BlobSaver } from '../repo/repository.js';
+import type { BlobLoader, BlobSaver, SaveResult } from '../repo/repository.js';
 import type { BackupType, Snapshot, SnapshotSummary } from '../repo/snapshot.js';
 import { loadTree, saveTree, type NodeType, type TreeNode } from '../repo/tree.js';
 import { Semaphore } from '../util/concurrency.js';
@@ -53,6 +54,7 @@ export interface BackupResult {
 
 const FILE_CONCURRENCY = 8;
 const DIR_CONCURRENCY = 16;
+const CHUNKS_IN_FLIGHT = 4;
 
 /** Backs up paths into a snapshot. Unreadable entries become warnings and mark the snapshot incomplete. */
 export async function backup(repo: ArchiverRepo, options: BackupOptions): Promise<BackupResult> {
@@ -203,20 +205,26 @@ class Archiver {
     let size = 0;
     try {
       await this.#files.run(async () => {
-        const fh = await open(path, 'r');
-        try {
-          for await (const chunk of this.#chunks(fh, node.size)) {
-            const r = await this.#repo.saveBlob('data', chunk);
-            content.push(r.id);
-            size += chunk.length;
-            if (!r.known) {
-              s.data_blobs++;
-              s.data_added += r.stored;
-              this.#progress.bytesAdded += r.stored;
-            }
+        // a few chunks of one file in flight, so a single large file keeps every encoder thread busy
+        const inFlight: Promise<SaveResult>[] = [];
+        const settle = async (): Promise<void> => {
+          const r = await inFlight.shift()!;
+          content.push(r.id);
+          if (!r.known) {
+            s.data_blobs++;
+            s.data_added += r.stored;
+            this.#progress.bytesAdded += r.stored;
           }
+        };
+        try {
+          for await (const chunk of this.#chunks(path, node.size)) {
+            size += chunk.length;
+            inFlight.push(this.#repo.saveBlob('data', chunk));
+            if (inFlight.length >= CHUNKS_IN_FLIGHT) await settle();
+          }
+          while (inFlight.length > 0) await settle();
         } finally {
-          await fh.close();
+          await Promise.allSettled(inFlight);
         }
       });
     } catch (err) {
@@ -232,20 +240,22 @@ class Archiver {
   }
 
   /**
-   * A file smaller than the minimum chunk size is one chunk: read it straight into a buffer of its size (no 16 MiB
-   * read buffer, no copy). Bigger files, or a small file that grew since lstat, go through the chunker.
+   * A file smaller than the minimum chunk size is one chunk: read it with one read into a buffer of its size (no
+   * FileHandle, no 16 MiB read buffer, no copy); its content is what it held at lstat time, up to that size.
+   * Bigger files go through the chunker.
    */
-  async *#chunks(fh: FileHandle, size: number): AsyncGenerator<Buffer> {
+  async *#chunks(path: string, size: number): AsyncGenerator<Buffer> {
     if (size < this.#repo.chunkerParams.minSize) {
-      const buf = Buffer.allocUnsafeSlow(size + 1);
-      let got = 0;
-      for (let n = -1; n !== 0 && got < buf.length; got += n) n = (await fh.read(buf, got, buf.length - got, got)).bytesRead;
-      if (got <= size) {
-        if (got > 0) yield buf.subarray(0, got);
-        return;
-      }
+      const buf = await readSmall(path, size);
+      if (buf.length > 0) yield buf;
+      return;
     }
-    yield* chunkFile(fh, this.#repo.gear, this.#repo.chunkerParams);
+    const fh = await open(path, 'r');
+    try {
+      yield* chunkFile(fh, this.#repo.gear, this.#repo.chunkerParams);
+    } finally {
+      await fh.close();
+    }
   }
 
   #done(path: string, size: number): void {
@@ -310,4 +320,20 @@ function safeUser(): { name: string; uid: number; gid: number } {
   } catch {
     return { name: 'unknown', uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
   }
+}
+
+/** Reads up to `size` bytes of a file with plain callbacks (cheaper than a FileHandle for many small files). */
+function readSmall(path: string, size: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    openCb(path, 'r', (err, fd) => {
+      if (err) return reject(err);
+      const buf = Buffer.allocUnsafeSlow(size);
+      const finish = (e: Error | null, got: number): void => closeCb(fd, () => (e ? reject(e) : resolve(got === size ? buf : buf.subarray(0, got))));
+      const step = (got: number): void => {
+        if (got === size) return finish(null, got);
+        readCb(fd, buf, got, size - got, got, (e, n) => (e ? finish(e, got) : n === 0 ? finish(null, got) : step(got + n)));
+      };
+      step(0);
+    });
+  });
 }

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 import type { BlobLoader } from '../repo/repository.js';
+import type { BlobLocation } from '../repo/index-file.js';
 import { isSafeName, loadTree, type TreeNode } from '../repo/tree.js';
 import { Semaphore } from '../util/concurrency.js';
 import { IntegrityError, UserError, errorMessage, isErrno } from '../util/errors.js';
@@ -12,7 +13,13 @@ import { IntegrityError, UserError, errorMessage, isErrno } from '../util/errors
 const run = promisify(execFile);
 
 /** What the restorer needs from the repository. */
-export type RestorerRepo = BlobLoader & { blobId(plain: Uint8Array): string; blobSize(id: string): number | undefined };
+export type RestorerRepo = BlobLoader & {
+  blobId(plain: Uint8Array): string;
+  blobSize(id: string): number | undefined;
+  locate(id: string): readonly BlobLocation[];
+  readPack(pack: string, offset: number, length: number): Promise<Buffer>;
+  decodeBlob(id: string, loc: BlobLocation, box: Buffer): Buffer;
+};
 
 export interface RestoreOptions {
   readonly target: string;
@@ -44,9 +51,11 @@ interface Entry {
   readonly node: TreeNode;
 }
 
-const FILE_CONCURRENCY = 8;
-const BLOB_CONCURRENCY = 4;
-const ZERO = Buffer.alloc(1 << 20);
+const PACK_CONCURRENCY = 4;
+const WRITE_CONCURRENCY = 8;
+/** Blobs of one pack closer than this are fetched in one read. */
+const MAX_GAP = 1024 * 1024;
+const ZERO = Buffer.alloc(64 * 1024);
 
 /** Restores a tree into `target`. Never writes outside it; metadata is applied after contents. */
 export async function restoreTree(repo: RestorerRepo, treeId: string, options: RestoreOptions): Promise<RestoreResult> {
@@ -83,22 +92,7 @@ export async function restoreTree(repo: RestorerRepo, treeId: string, options: R
       firstCopies.push(e);
     }
   }
-  const sem = new Semaphore(FILE_CONCURRENCY);
-  await Promise.all(
-    firstCopies.map((e) =>
-      sem.run(async () => {
-        try {
-          await restoreFile(repo, join(options.target, e.rel), e.node, options.overwrite ?? false);
-          await applyMeta(join(options.target, e.rel), e.node);
-          progress.files++;
-          progress.bytes += e.node.size;
-          options.onProgress?.(progress);
-        } catch (err) {
-          fail(e.rel, err);
-        }
-      }),
-    ),
-  );
+  await writeFiles(repo, firstCopies, options, progress, fail);
   for (const { e, first } of laterLinks) {
     const dst = join(options.target, e.rel);
     await replace(dst, options.overwrite ?? false)
@@ -193,22 +187,6 @@ async function replace(path: string, overwrite: boolean): Promise<void> {
   }
 }
 
-async function restoreFile(repo: RestorerRepo, path: string, node: TreeNode, overwrite: boolean): Promise<void> {
-  await replace(path, overwrite);
-  const content = node.content ?? [];
-  const offsets = chunkOffsets(repo, content);
-  const size = offsets[content.length]!;
-  if (size !== node.size) throw new IntegrityError(`the index says ${size} bytes, the snapshot says ${node.size}`);
-  const fh = await open(path, 'wx', 0o600);
-  try {
-    const sem = new Semaphore(BLOB_CONCURRENCY);
-    await Promise.all(content.map((id, i) => sem.run(async () => writeChunk(fh, await repo.loadBlob('data', id), offsets[i]!))));
-    await fh.truncate(size);
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Start offset of every chunk, plus the file size at the end, from the index's plaintext lengths. */
 function chunkOffsets(repo: RestorerRepo, content: readonly string[]): number[] {
   const out = [0];
@@ -222,11 +200,27 @@ function chunkOffsets(repo: RestorerRepo, content: readonly string[]): number[] 
   return out;
 }
 
+/**
+ * Writes a chunk at its offset into a freshly created file, skipping 64 KiB pieces that are all zeros: they stay
+ * holes (the final truncate sets the size), so sparse files stay sparse at the cost of one memcmp per piece.
+ */
 async function writeChunk(fh: FileHandle, data: Buffer, offset: number): Promise<void> {
-  // Sparse: a chunk of zeros is skipped, leaving a hole (the final truncate sets the size).
-  if (data.length <= ZERO.length && data.equals(ZERO.subarray(0, data.length))) return;
-  let done = 0;
-  while (done < data.length) done += (await fh.write(data, done, data.length - done, offset + done)).bytesWritten;
+  let start = 0;
+  while (start < data.length) {
+    while (start < data.length && isZero(data, start)) start += HOLE;
+    let end = start;
+    while (end < data.length && !isZero(data, end)) end += HOLE;
+    end = Math.min(end, data.length);
+    for (let done = start; done < end; ) done += (await fh.write(data, done, end - done, offset + done)).bytesWritten;
+    start = end;
+  }
+}
+
+const HOLE = 64 * 1024;
+
+function isZero(data: Buffer, at: number): boolean {
+  const n = Math.min(HOLE, data.length - at);
+  return n === HOLE && data.subarray(at, at + n).equals(ZERO);
 }
 
 async function restoreSpecial(path: string, node: TreeNode, overwrite: boolean): Promise<void> {
@@ -291,4 +285,138 @@ async function verifyFile(repo: RestorerRepo, path: string, node: TreeNode): Pro
   } finally {
     await fh.close();
   }
+}
+
+/** A file being written: opened on its first blob, finished (truncate, close, metadata) after its last. */
+interface FileJob {
+  readonly e: Entry;
+  readonly path: string;
+  remaining: number;
+  handle?: Promise<FileHandle>;
+  failed: boolean;
+}
+
+/**
+ * Writes file contents pack by pack, as restic does: each pack is read once (neighbouring blobs in one read), each
+ * blob decoded once and written to every place that needs it. Files are opened on their first blob and finished
+ * after their last, so a file spread over many packs is assembled as its packs arrive.
+ */
+async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: RestoreOptions, progress: RestoreProgress, fail: (rel: string, err: unknown) => void): Promise<void> {
+  const overwrite = o.overwrite ?? false;
+  const byPack = new Map<string, Map<string, Wanted>>();
+  const finish = async (job: FileJob): Promise<void> => {
+    try {
+      const fh = await (job.handle ??= replace(job.path, overwrite).then(() => open(job.path, 'wx', 0o600)));
+      await fh.truncate(job.e.node.size);
+      await fh.close();
+      await applyMeta(job.path, job.e.node);
+      progress.files++;
+      progress.bytes += job.e.node.size;
+      o.onProgress?.(progress);
+    } catch (err) {
+      job.failed = true;
+      fail(job.e.rel, err);
+    }
+  };
+  const abandon = async (job: FileJob, err: unknown): Promise<void> => {
+    if (job.failed) return;
+    job.failed = true;
+    fail(job.e.rel, err);
+    if (job.handle) await (await job.handle.catch(() => null))?.close().catch(() => undefined);
+  };
+  const empty: FileJob[] = [];
+  for (const e of files) {
+    const job: FileJob = { e, path: join(o.target, e.rel), remaining: e.node.content?.length ?? 0, failed: false };
+    if (job.remaining === 0) {
+      empty.push(job);
+      continue;
+    }
+    let offsets: number[];
+    try {
+      offsets = chunkOffsets(repo, e.node.content ?? []);
+      if (offsets.at(-1) !== e.node.size) throw new IntegrityError(`the index says ${String(offsets.at(-1))} bytes, the snapshot says ${e.node.size}`);
+    } catch (err) {
+      job.failed = true;
+      fail(e.rel, err);
+      continue;
+    }
+    (e.node.content ?? []).forEach((id, i) => {
+      const loc = repo.locate(id)[0]!;
+      let blobs = byPack.get(loc.pack);
+      if (!blobs) byPack.set(loc.pack, (blobs = new Map()));
+      let b = blobs.get(id);
+      if (!b) blobs.set(id, (b = { id, loc, targets: [] }));
+      b.targets.push({ job, offset: offsets[i]! });
+    });
+  }
+  const writes = new Semaphore(WRITE_CONCURRENCY);
+  const packs = new Semaphore(PACK_CONCURRENCY);
+  await Promise.all([
+    ...empty.map((job) => writes.run(() => finish(job))),
+    ...[...byPack].map(([pack, blobs]) =>
+      packs.run(async () => {
+        const pending: Promise<void>[] = [];
+        for (const range of ranges([...blobs.values()])) {
+          let bytes: Buffer | null = null;
+          try {
+            bytes = await repo.readPack(pack, range.start, range.end - range.start);
+          } catch {
+            bytes = null; // each blob below falls back to its other copies
+          }
+          for (const b of range.blobs) {
+            let plain: Buffer;
+            try {
+              if (!bytes) throw new Error('pack unreadable');
+              plain = repo.decodeBlob(b.id, b.loc, bytes.subarray(b.loc.offset - range.start, b.loc.offset - range.start + b.loc.length));
+            } catch {
+              try {
+                plain = await repo.loadBlob('data', b.id); // another copy, or the precise error
+              } catch (err) {
+                for (const t of b.targets) pending.push(abandon(t.job, err));
+                continue;
+              }
+            }
+            for (const t of b.targets) {
+              if (t.job.failed) continue;
+              await writes.acquire();
+              pending.push(
+                (async () => {
+                  try {
+                    const fh = await (t.job.handle ??= replace(t.job.path, overwrite).then(() => open(t.job.path, 'wx', 0o600)));
+                    await writeChunk(fh, plain, t.offset);
+                    if (--t.job.remaining === 0) await finish(t.job);
+                  } catch (err) {
+                    await abandon(t.job, err);
+                  } finally {
+                    writes.release();
+                  }
+                })(),
+              );
+            }
+          }
+        }
+        await Promise.all(pending);
+      }),
+    ),
+  ]);
+}
+
+/** A blob to fetch and the places it goes. */
+interface Wanted {
+  readonly id: string;
+  readonly loc: BlobLocation;
+  readonly targets: { job: FileJob; offset: number }[];
+}
+
+/** Groups a pack's wanted blobs into reads: neighbours closer than MAX_GAP share one read. */
+function ranges(wanted: Wanted[]): { start: number; end: number; blobs: Wanted[] }[] {
+  const out: { start: number; end: number; blobs: Wanted[] }[] = [];
+  for (const w of [...wanted].sort((a, b) => a.loc.offset - b.loc.offset)) {
+    const last = out.at(-1);
+    if (last && w.loc.offset - last.end <= MAX_GAP) {
+      last.end = Math.max(last.end, w.loc.offset + w.loc.length);
+      last.blobs.push(w);
+    } else out.push({ start: w.loc.offset, end: w.loc.offset + w.loc.length, blobs: [w] });
+  }
+  return out;
 }
