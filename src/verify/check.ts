@@ -65,10 +65,7 @@ export async function checkRepository(repo: Repository, o: CheckOptions): Promis
   if (files.length === 0 && packs.length > 0) warnings.push('no readable index file');
 
   // 3. snapshots and trees: everything reachable must be indexed
-  const snapshots = await loadSnapshots(repo).catch((err: unknown) => {
-    problems.push({ kind: 'snapshot', id: '', message: `cannot read snapshots: ${errorMessage(err)}`, snapshots: [] });
-    return [] as SnapshotWithId[];
-  });
+  const snapshots = await loadSnapshots(repo, {}, (id, err) => problems.push({ kind: 'snapshot', id, message: `snapshot ${shortId(id)}: ${errorMessage(err)}`, snapshots: [id] }));
   const seenTrees = new Set<string>();
   const brokenTrees = new Set<string>();
   const walk = async (treeId: string, sn: SnapshotWithId, path: string): Promise<void> => {

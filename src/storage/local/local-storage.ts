@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, rename, stat as fsStat, unlink, link } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat as fsStat, unlink, link, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, sep } from 'node:path';
 import { isErrno } from '../../util/errors.js';
@@ -11,6 +11,7 @@ import type { GetOptions, ObjectInfo, Storage, StorageProperties } from '../stor
 export class LocalStorage implements Storage {
   readonly #root: string;
   readonly #madeDirs = new Set<string>();
+  readonly #handles = new HandleCache(64);
 
   constructor(root: string) {
     this.#root = root;
@@ -66,12 +67,16 @@ export class LocalStorage implements Storage {
   }
 
   async get(name: string, options: GetOptions = {}): Promise<Buffer> {
-    const fh = await open(this.#path(name), 'r');
+    // Ranged reads of packs (restore, tree loads) reuse open handles: packs are immutable and never renamed, so a
+    // cached handle always reads the right bytes (even of a pack prune has just unlinked).
+    const cached = options.length !== undefined && name.startsWith('data/');
+    const lease = cached ? await this.#handles.acquire(this.#path(name)) : { fh: await open(this.#path(name), 'r'), release: undefined };
+    const fh = lease.fh;
     try {
       const offset = options.offset ?? 0;
       let length = options.length;
       if (length === undefined) length = Math.max(0, (await fh.stat()).size - offset);
-      const buf = Buffer.allocUnsafe(length);
+      const buf = Buffer.allocUnsafeSlow(length);
       let got = 0;
       while (got < length) {
         const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
@@ -80,7 +85,8 @@ export class LocalStorage implements Storage {
       }
       return got === length ? buf : buf.subarray(0, got);
     } finally {
-      await fh.close();
+      if (lease.release) lease.release();
+      else await fh.close();
     }
   }
 
@@ -116,7 +122,64 @@ export class LocalStorage implements Storage {
     return isErrno(err, 'EACCES', 'EPERM', 'ENOSPC', 'EROFS', 'EDQUOT', 'ENOENT', 'EEXIST', 'ENOTDIR');
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.#handles.closeAll();
+  }
+}
+
+/** A small LRU of read-only file handles, reference-counted so an evicted handle closes after its last read. */
+class HandleCache {
+  readonly #max: number;
+  readonly #open = new Map<string, Entry>();
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  async acquire(path: string): Promise<{ fh: FileHandle; release: () => void }> {
+    let e = this.#open.get(path);
+    if (e) this.#open.delete(path); // re-inserted below as the most recent
+    else {
+      e = { handle: open(path, 'r'), users: 0, evicted: false };
+      if (this.#open.size >= this.#max) {
+        const [oldest, old] = this.#open.entries().next().value as [string, Entry];
+        this.#open.delete(oldest);
+        old.evicted = true;
+        if (old.users === 0) void closeQuietly(old.handle);
+      }
+    }
+    this.#open.set(path, e);
+    e.users++;
+    const entry = e;
+    try {
+      const fh = await entry.handle;
+      return { fh, release: () => this.#release(entry) };
+    } catch (err) {
+      this.#release(entry);
+      if (this.#open.get(path) === entry) this.#open.delete(path);
+      throw err;
+    }
+  }
+
+  #release(e: Entry): void {
+    if (--e.users === 0 && e.evicted) void closeQuietly(e.handle);
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.#open.values()];
+    this.#open.clear();
+    for (const e of all) e.evicted = true;
+    await Promise.all(all.filter((e) => e.users === 0).map((e) => closeQuietly(e.handle)));
+  }
+}
+
+interface Entry {
+  readonly handle: Promise<FileHandle>;
+  users: number;
+  evicted: boolean;
+}
+
+async function closeQuietly(h: Promise<FileHandle>): Promise<void> {
+  await h.then((f) => f.close()).catch(() => undefined);
 }
 
 async function* walk(dir: string): AsyncIterable<{ path: string; size: number }> {
