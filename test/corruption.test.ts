@@ -92,3 +92,23 @@ test('a snapshot file changed in storage is detected (names are content hashes)'
     await t.cleanup();
   }
 });
+
+test('repair index rebuilds a lost index from the pack headers', async () => {
+  const t = await tempDir();
+  try {
+    const repo = join(t.path, 'repo');
+    await runCli(['init', '--repo', repo]);
+    await writeTree(t.path, { 'a/x.bin': pseudoRandom(300_000, 9), 'a/y.txt': 'y' });
+    await runCli(['backup', '--repo', repo, join(t.path, 'a')]);
+    const { rm } = await import('node:fs/promises');
+    for (const f of await readdir(join(repo, 'index'))) await rm(join(repo, 'index', f));
+    assert.notEqual((await runCli(['check', '--repo', repo])).code, 0, 'a lost index is an error');
+    const r = await runCli(['repair', 'index', '--repo', repo]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await runCli(['check', '--repo', repo, '--read-data'])).code, 0);
+    assert.equal((await runCli(['restore', 'latest', '--repo', repo, '--target', join(t.path, 'out')])).code, 0);
+    assert.deepEqual(await readFile(join(t.path, 'out/a/x.bin')), pseudoRandom(300_000, 9));
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { checkRepository } from '../verify/check.js';
+import { repairIndex } from '../repo/repair.js';
 import { shortId } from '../repo/ids.js';
 import { IntegrityError, UsageError } from '../util/errors.js';
 import type { Context } from './context.js';
@@ -27,6 +28,25 @@ export function registerCheck(program: Command, ctx: () => Context): void {
         c.out.info(`checked ${r.snapshots} snapshots, ${r.packs} packs${share > 0 ? `; read ${r.packsRead} packs, ${r.blobsRead} blobs` : ''}`);
         if (r.problems.length > 0) throw new IntegrityError(`check found ${r.problems.length} problems in the repository (see above)`);
         c.out.info('no errors were found');
+      });
+    });
+}
+
+/** `safepoint repair index`: rebuild the index from the packs' headers. */
+export function registerRepair(program: Command, ctx: () => Context): void {
+  const repair = program.command('repair').description('repair a damaged repository');
+  repair
+    .command('index')
+    .description('rebuild the index from the pack headers (after a damaged or lost index file)')
+    .action(async () => {
+      const c = ctx();
+      await c.withRepository('repair index', 'exclusive', async (repo) => {
+        const show = throttle(150, (done: number, total: number) => c.out.status(`reading pack headers: ${done}/${total}`));
+        const r = await repairIndex(repo, show, (m) => c.out.warn(m));
+        c.out.clearStatus();
+        c.out.event({ message_type: 'summary', packs: r.packs, blobs: r.blobs, old_index_files: r.oldIndexFiles, unreadable_packs: r.unreadablePacks });
+        c.out.info(`wrote a new index: ${r.packs} packs, ${r.blobs} blobs (replaces ${r.oldIndexFiles} index files)`);
+        if (r.unreadablePacks.length > 0) throw new IntegrityError(`${r.unreadablePacks.length} packs could not be read and were left out: run \`safepoint check\` to see the snapshots they hurt`);
       });
     });
 }

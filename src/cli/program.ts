@@ -6,7 +6,7 @@ import { registerInit } from './init.js';
 import { registerBackup } from './backup.js';
 import { registerRestore } from './restore.js';
 import { registerInspect } from './inspect.js';
-import { registerCheck } from './check.js';
+import { registerCheck, registerRepair } from './check.js';
 import { registerForget } from './forget.js';
 import { registerKey } from './key.js';
 import { registerDemo } from './demo.js';
@@ -31,6 +31,7 @@ export function buildProgram(): Command {
   registerRestore(program, ctx);
   registerInspect(program, ctx);
   registerCheck(program, ctx);
+  registerRepair(program, ctx);
   registerForget(program, ctx);
   registerKey(program, ctx);
   registerDemo(program, ctx);
