@@ -45,8 +45,8 @@ export class PackBuilder {
     this.#size += box.length;
   }
 
-  /** Seals the header and returns the whole pack. The builder must not be used afterwards. */
-  finish(encKey: Buffer): { id: string; bytes: Buffer; blobs: PackedBlob[] } {
+  /** Seals the header and returns the pack as parts (blobs, header, length). The builder must not be used afterwards. */
+  finish(encKey: Buffer): { id: string; parts: Buffer[]; blobs: PackedBlob[] } {
     const header = Buffer.alloc(this.#blobs.length * ENTRY);
     this.#blobs.forEach((b, i) => {
       const o = i * ENTRY;
@@ -60,9 +60,7 @@ export class PackBuilder {
     const len = Buffer.alloc(4);
     len.writeUInt32LE(box.length);
     this.#hash.update(box).update(len);
-    const bytes = Buffer.concat([...this.#parts, box, len], this.#size + box.length + 4);
-    this.#parts.length = 0;
-    return { id: this.#hash.digest('hex'), bytes, blobs: this.#blobs };
+    return { id: this.#hash.digest('hex'), parts: [...this.#parts.splice(0), box, len], blobs: this.#blobs };
   }
 }
 

@@ -5,7 +5,7 @@ import { PackBuilder } from './pack.js';
 
 /** Where finished packs go: the repository writes them and records them in the index. */
 export interface PackSink {
-  writePack(id: string, path: string, bytes: Buffer): Promise<void>;
+  writePack(id: string, path: string, parts: readonly Buffer[]): Promise<void>;
   packWritten(entry: PackEntry): Promise<void>;
 }
 
@@ -21,7 +21,7 @@ export class Packer {
   readonly #inFlight = new Set<Promise<void>>();
   #failure: unknown = undefined;
 
-  constructor(encKey: Buffer, sink: PackSink, maxInFlight = 3) {
+  constructor(encKey: Buffer, sink: PackSink, maxInFlight = 2) {
     this.#encKey = encKey;
     this.#sink = sink;
     this.#maxInFlight = maxInFlight;
@@ -54,9 +54,9 @@ export class Packer {
   async #write(b: PackBuilder): Promise<void> {
     while (this.#inFlight.size >= this.#maxInFlight) await Promise.race(this.#inFlight);
     this.#throwIfFailed();
-    const { id, bytes, blobs } = b.finish(this.#encKey);
+    const { id, parts, blobs } = b.finish(this.#encKey);
     const p: Promise<void> = this.#sink
-      .writePack(id, packPath(id), bytes)
+      .writePack(id, packPath(id), parts)
       .then(() => this.#sink.packWritten({ id, type: b.type, blobs }))
       .catch((err: unknown) => {
         this.#failure ??= err;

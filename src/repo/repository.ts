@@ -293,7 +293,7 @@ export class Repository implements BlobSaver, BlobLoader {
 
   #ensurePacker(): Packer {
     this.#packer ??= new Packer(this.key.encKey, {
-      writePack: (_id, path, bytes) => this.storage.put(path, bytes),
+      writePack: (_id, path, parts) => this.storage.put(path, parts),
       packWritten: async (entry) => {
         this.index.addPack(entry);
         for (const b of entry.blobs) this.#pending.delete(b.id);

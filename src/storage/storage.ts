@@ -29,9 +29,11 @@ export interface Storage {
    * Writes a whole object atomically: readers see either nothing or the complete object, even if the process
    * dies mid-write. When the promise resolves the object is durable (fsynced / acknowledged by the server) and
    * visible to `get`, `stat` and `list` (read-after-write). Writing an existing name replaces it only when
-   * `overwrite` is set; otherwise it fails (the repository never rewrites an object).
+   * `overwrite` is set; otherwise it fails (the repository never rewrites an object). `data` may be given in parts
+   * (a pack: its blobs, header and length), which are stored concatenated; backends write them without joining
+   * them in memory where they can.
    */
-  put(name: string, data: Uint8Array, options?: { overwrite?: boolean; signal?: AbortSignal }): Promise<void>;
+  put(name: string, data: Uint8Array | readonly Uint8Array[], options?: { overwrite?: boolean; signal?: AbortSignal }): Promise<void>;
 
   /** Reads an object or a byte range of it. Throws an error for which `isNotFound` is true when it is absent. A range past the end returns fewer bytes (never more than asked). */
   get(name: string, options?: GetOptions): Promise<Buffer>;

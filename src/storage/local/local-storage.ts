@@ -32,17 +32,15 @@ export class LocalStorage implements Storage {
     this.#madeDirs.add(dir);
   }
 
-  async put(name: string, data: Uint8Array, options: { overwrite?: boolean } = {}): Promise<void> {
+  async put(name: string, data: Uint8Array | readonly Uint8Array[], options: { overwrite?: boolean } = {}): Promise<void> {
     const path = this.#path(name);
     const dir = dirname(path);
     await this.#ensureDir(dir);
     const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
     const fh = await open(tmp, 'wx', 0o600);
     try {
-      let written = 0;
-      while (written < data.length) {
-        const { bytesWritten } = await fh.write(data, written, data.length - written);
-        written += bytesWritten;
+      for (const part of data instanceof Uint8Array ? [data] : data) {
+        for (let written = 0; written < part.length; ) written += (await fh.write(part, written, part.length - written)).bytesWritten;
       }
       await fh.sync();
     } catch (err) {
