@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmod, chown, link, lstat, mkdir, open, readFile, readdir, readlink, symlink, truncate, utimes, writeFile, lutimes } from 'node:fs/promises';
+import { chmod, chown, link, lstat, mkdir, open, readFile, readdir, readlink, symlink, utimes, writeFile, lutimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lastJson, pseudoRandom, runCli, tempDir } from './helpers.js';
 

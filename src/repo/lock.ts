@@ -50,6 +50,8 @@ export class Lock {
   readonly #data: Omit<LockFile, 'time'>;
   readonly #timer: NodeJS.Timeout;
   #released = false;
+  #refreshing: Promise<void> = Promise.resolve();
+  #refreshError: unknown;
 
   private constructor(repo: Repository, id: string, data: Omit<LockFile, 'time'>) {
     this.#repo = repo;
@@ -76,18 +78,27 @@ export class Lock {
     return new Lock(repo, id, data);
   }
 
-  async #refresh(): Promise<void> {
-    if (this.#released) return;
-    const old = this.#id;
-    this.#id = await this.#repo.saveJson('locks', { ...this.#data, time: new Date().toISOString() } satisfies LockFile);
-    await this.#repo.removeJson('locks', old);
+  /** Writes a fresh lock file, then removes the previous one. A failure is kept and raised by release(). */
+  #refresh(): Promise<void> {
+    this.#refreshing = (async () => {
+      if (this.#released) return;
+      const old = this.#id;
+      this.#id = await this.#repo.saveJson('locks', { ...this.#data, time: new Date().toISOString() } satisfies LockFile);
+      await this.#repo.removeJson('locks', old);
+    })().catch((err: unknown) => {
+      this.#refreshError ??= err;
+    });
+    return this.#refreshing;
   }
 
+  /** Removes the lock file (after a refresh in progress, so its new file is the one removed). */
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
     clearInterval(this.#timer);
+    await this.#refreshing;
     await this.#repo.removeJson('locks', this.#id);
+    if (this.#refreshError !== undefined) throw this.#refreshError;
   }
 }
 

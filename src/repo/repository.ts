@@ -74,6 +74,11 @@ export class Repository implements BlobSaver, BlobLoader {
   /** Creates a repository in an empty location. */
   static async init(storage: Storage, password: Secret, options: { compression?: CompressionMode } = {}): Promise<Repository> {
     if (await exists(storage, 'config')) throw new UserError(`repository ${storage.properties().location} already exists (config found)`);
+    // Key files without a config are left by an init that died before its last write: nothing can have been
+    // encrypted with the master keys they wrap (every command needs the config), so they are safe to remove.
+    const stray: string[] = [];
+    for await (const k of storage.list('keys/')) stray.push(k.name);
+    for (const name of stray) await storage.remove(name);
     const master = newMasterKey();
     const config: RepoConfig = {
       version: 1,
@@ -101,9 +106,20 @@ export class Repository implements BlobSaver, BlobLoader {
       throw err;
     }
     const keys = await loadKeyFiles(storage);
-    if (keys.length === 0) throw new NoRepositoryError(`${location}: the repository has no key files (keys/ is empty or missing)`);
-    const { keyId, master } = await unlockWithPassword(keys, password);
-    const config = openJson<RepoConfig>(master.encKey, configBox, 'config');
+    if (keys.length === 0) throw new NoRepositoryError(`${location}: the repository has no readable key file (keys/ is empty, missing or damaged)`);
+    // A key that opens with the password but not the config wraps another master key (a stray file): try the next.
+    let opened: { keyId: string; master: MasterKey; config: RepoConfig } | undefined;
+    for (let rest = keys; rest.length > 0 && !opened; ) {
+      const { keyId, master } = await unlockWithPassword(rest, password);
+      rest = rest.slice(rest.findIndex((k) => k.id === keyId) + 1);
+      try {
+        opened = { keyId, master, config: openJson<RepoConfig>(master.encKey, configBox, 'config') };
+      } catch (err) {
+        if (!(err instanceof IntegrityError) || rest.length === 0) throw err;
+      }
+    }
+    if (!opened) throw new IntegrityError(`${location}: no key opens the config`);
+    const { keyId, master, config } = opened;
     if (config.version !== 1) throw new UserError(`${location}: repository format version ${String(config.version)} is not supported by this safepoint`);
     return new Repository(storage, config, master, keyId);
   }
@@ -368,12 +384,16 @@ async function exists(storage: Storage, name: string): Promise<boolean> {
   }
 }
 
+/** Every readable key file; a damaged one is skipped (another key may still open the repository). */
 async function loadKeyFiles(storage: Storage): Promise<{ id: string; file: KeyFile }[]> {
   const out: { id: string; file: KeyFile }[] = [];
   for await (const o of storage.list('keys/')) {
     const id = o.name.slice('keys/'.length);
-    const bytes = await storage.get(o.name);
-    out.push({ id, file: parseKeyFile(bytes, id) });
+    try {
+      out.push({ id, file: parseKeyFile(await storage.get(o.name), id) });
+    } catch (err) {
+      if (!(err instanceof IntegrityError)) throw err;
+    }
   }
   return out;
 }

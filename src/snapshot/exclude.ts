@@ -16,7 +16,8 @@ export function makeExcluder(patterns: readonly string[]): Excluder {
     .filter((p) => p !== '' && !p.startsWith('#'))
     .map((p) => {
       const negate = p.startsWith('!');
-      const pat = negate ? p.slice(1) : p;
+      const pat = negate ? p.slice(1).trim() : p;
+      if (pat === '') throw new UserError(`exclude pattern "${p}" is empty after the "!": write the pattern to re-include, e.g. "!keep.log"`);
       const test = pat.includes('/') ? picomatch(pat.startsWith('/') || pat.startsWith('**') ? pat : `**/${pat}`, { dot: true }) : picomatch(pat, { dot: true });
       return { negate, byName: !pat.includes('/'), test };
     });

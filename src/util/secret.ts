@@ -20,7 +20,10 @@ export class Secret<T = string> {
   }
 }
 
-/** Removes user:password@ from a URL-ish string, for messages and logs. */
+/**
+ * Removes user:password@ from every URL in a string (also behind a backend prefix such as `s3:https://`), for
+ * messages and logs. Everything up to the last @ before the path goes, so an unencoded @ in a password does not leak.
+ */
 export function stripCredentials(url: string): string {
-  return url.replace(/^([a-z0-9+.-]+:\/\/)[^/@\s]*@/i, '$1');
+  return url.replace(/(:\/\/)[^/?#\s]*@/g, '$1');
 }

@@ -37,7 +37,15 @@ export class LocalStorage implements Storage {
     const dir = dirname(path);
     await this.#ensureDir(dir);
     const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
-    const fh = await open(tmp, 'wx', 0o600);
+    let fh: FileHandle;
+    try {
+      fh = await open(tmp, 'wx', 0o600);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+      this.#madeDirs.delete(dir); // removed behind our back: make it again
+      await this.#ensureDir(dir);
+      fh = await open(tmp, 'wx', 0o600);
+    }
     try {
       for (const part of data instanceof Uint8Array ? [data] : data) {
         for (let written = 0; written < part.length; ) written += (await fh.write(part, written, part.length - written)).bytesWritten;
