@@ -4,7 +4,7 @@ import { makeExcluder, readExcludeFile } from '../snapshot/exclude.js';
 import { scan } from '../snapshot/scanner.js';
 import { findSnapshot, loadSnapshots } from '../repo/snapshot.js';
 import { hostname } from 'node:os';
-import { findSource } from '../config/index.js';
+import { findSource } from '../config/lookup.js';
 import { UsageError, ExitCode } from '../util/errors.js';
 import { formatBytes, formatRate, formatSeconds } from '../util/format.js';
 import { shortId } from '../repo/ids.js';

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { findRepository, findSource, loadConfig, type LoadedConfig } from '../config/index.js';
+import { findRepository, findSource } from '../config/lookup.js';
+import type { LoadedConfig } from '../config/load.js';
 import { Repository } from '../repo/repository.js';
 import { withLock } from '../repo/lock.js';
 import { openStorage } from '../storage/registry.js';
@@ -36,7 +37,8 @@ export class Context {
     if (this.#config !== undefined) return this.#config;
     const explicit = this.opts.config ?? this.env.SAFEPOINT_CONFIG;
     const file = explicit ?? (existsSync('safepoint.yaml') ? 'safepoint.yaml' : undefined);
-    this.#config = file ? await loadConfig(resolve(file), this.env) : null;
+    // the schema (zod) is loaded only when there is a config file: most commands start faster without it
+    this.#config = file ? await (await import('../config/load.js')).loadConfig(resolve(file), this.env) : null;
     return this.#config;
   }
 

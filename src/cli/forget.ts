@@ -4,7 +4,7 @@ import { prune, type PrunePlan } from '../repo/prune.js';
 import { listLocks, isStale } from '../repo/lock.js';
 import { shortId } from '../repo/ids.js';
 import { applyRetention, isEmptyPolicy, parseKeepWithin, policyFromConfig, type RetentionPolicy } from '../snapshot/retention.js';
-import { findSource } from '../config/index.js';
+import { findSource } from '../config/lookup.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
 import type { Repository } from '../repo/repository.js';
