@@ -93,9 +93,13 @@ export function nextBoundary(gear: Uint32Array, params: ChunkerParams, data: Uin
   return final ? end - start : -1;
 }
 
-/** A fresh, unpooled Buffer (own ArrayBuffer: independent, transferable) holding the parts in order. */
-function join(parts: readonly Uint8Array[], total: number): Buffer {
-  const out = Buffer.allocUnsafeSlow(total);
+/** Where chunk memory comes from; by default a fresh, unpooled Buffer (own ArrayBuffer: independent, transferable). */
+export type ChunkAllocator = (size: number) => Buffer;
+const freshBuffer: ChunkAllocator = (size) => Buffer.allocUnsafeSlow(size);
+
+/** A buffer from `alloc` holding the parts in order. */
+function join(parts: readonly Uint8Array[], total: number, alloc: ChunkAllocator = freshBuffer): Buffer {
+  const out = alloc(total);
   let at = 0;
   for (const part of parts) {
     out.set(part, at);
@@ -160,7 +164,7 @@ const readBuffers: Buffer[] = [];
  * Chunks an open file from offset 0 with positional reads into a reused 2*maxSize buffer; the output
  * equals chunkStream over the file's bytes. Chunks are fresh copies.
  */
-export async function* chunkFile(handle: FileHandle, gear: Uint32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS): AsyncGenerator<Buffer> {
+export async function* chunkFile(handle: FileHandle, gear: Uint32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS, alloc: ChunkAllocator = freshBuffer): AsyncGenerator<Buffer> {
   const pl = plan(gear, params);
   const size = 2 * pl.max;
   const pooled = readBuffers.findIndex((b) => b.length === size);
@@ -176,7 +180,7 @@ export async function* chunkFile(handle: FileHandle, gear: Uint32Array, params: 
       position += bytesRead;
       fill += bytesRead;
       for (const cut of cuts(gear, pl, buf, fill - bytesRead, fill, st)) {
-        const chunk = join([buf.subarray(start, cut)], cut - start);
+        const chunk = join([buf.subarray(start, cut)], cut - start, alloc);
         start = cut;
         yield chunk;
       }
@@ -186,7 +190,7 @@ export async function* chunkFile(handle: FileHandle, gear: Uint32Array, params: 
         start = 0;
       }
     }
-    if (fill > start) yield join([buf.subarray(start, fill)], fill - start);
+    if (fill > start) yield join([buf.subarray(start, fill)], fill - start, alloc);
   } finally {
     if (readBuffers.length < 2) readBuffers.push(buf);
   }

@@ -282,6 +282,13 @@ export class Repository implements BlobSaver, BlobLoader {
     return { id, known: false, stored: box.length };
   }
 
+  /** Reserves a blob for the caller to store: false when the repository has it or someone already claimed it. */
+  claimBlob(id: string): boolean {
+    if (this.hasBlob(id)) return false;
+    this.#pending.add(id);
+    return true;
+  }
+
   /** Adds an already encrypted blob (prune and copy move boxes without re-encrypting). */
   async saveRawBlob(type: BlobType, id: string, box: Buffer, rawLength: number, compressed: boolean): Promise<void> {
     this.#pending.add(id);

@@ -3,7 +3,7 @@ import { close as closeCb, lstatSync, open as openCb, read as readCb } from 'nod
 import type { BigIntStats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { hostname, userInfo } from 'node:os';
-import { chunkFile, type ChunkerParams } from '../repo/chunker.js';
+import { chunkFile } from '../repo/chunker.js';
 import type { BlobLoader, BlobSaver, SaveResult } from '../repo/repository.js';
 import type { BackupType, Snapshot, SnapshotSummary } from '../repo/snapshot.js';
 import { loadTree, saveTree, type NodeType, type TreeNode } from '../repo/tree.js';
@@ -12,13 +12,14 @@ import { UserError, errorMessage, isErrno } from '../util/errors.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Excluder } from './exclude.js';
+import { IngestFailure, IngestPool, type IngestRepo } from './ingest/ingest-pool.js';
+import { availableParallelism } from 'node:os';
 import { VERSION } from '../version.js';
 
 /** What the archiver needs from the repository. */
 export type ArchiverRepo = BlobSaver &
-  BlobLoader & {
-    readonly gear: Uint32Array;
-    readonly chunkerParams: ChunkerParams;
+  BlobLoader &
+  IngestRepo & {
     flush(): Promise<void>;
     saveJson(kind: 'snapshots', value: unknown): Promise<string>;
   };
@@ -64,7 +65,17 @@ export async function backup(repo: ArchiverRepo, options: BackupOptions): Promis
   const start = clock.now();
   const paths = options.paths.map((p) => resolve(p));
   checkNames(paths);
-  const a = new Archiver(repo, options);
+  const workers = process.env.SAFEPOINT_WORKERS === undefined ? availableParallelism() : Number(process.env.SAFEPOINT_WORKERS);
+  const pool = workers > 0 ? new IngestPool(repo, workers) : null;
+  try {
+    return await run(repo, options, paths, pool, clock, start);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function run(repo: ArchiverRepo, options: BackupOptions, paths: string[], pool: IngestPool | null, clock: Clock, start: Date): Promise<BackupResult> {
+  const a = new Archiver(repo, options, pool);
   const parentRoot = options.parent ? byName((await loadTree(repo, options.parent.tree)).nodes) : new Map<string, TreeNode>();
   const rootNodes: TreeNode[] = [];
   for (const p of paths) {
@@ -80,6 +91,11 @@ export async function backup(repo: ArchiverRepo, options: BackupOptions): Promis
   }
   const root = await saveTree(repo, rootNodes);
   a.countTree(root.known, root.stored);
+  if (pool) {
+    await pool.drain();
+    a.summary.data_blobs += pool.dataBlobs;
+    a.summary.data_added += pool.dataAdded;
+  }
   await repo.flush();
   const end = clock.now();
   const user = safeUser();
@@ -121,9 +137,12 @@ class Archiver {
   readonly #dirs = new Semaphore(DIR_CONCURRENCY);
   readonly #progress: ArchiveProgress = { files: 0, dirs: 0, bytes: 0, bytesAdded: 0, currentFile: '' };
 
-  constructor(repo: ArchiverRepo, opts: BackupOptions) {
+  readonly #pool: IngestPool | null;
+
+  constructor(repo: ArchiverRepo, opts: BackupOptions, pool: IngestPool | null) {
     this.#repo = repo;
     this.#opts = opts;
+    this.#pool = pool;
   }
 
   #warn(path: string, err: unknown): void {
@@ -205,34 +224,14 @@ class Archiver {
       this.#done(path, node.size);
       return node;
     }
-    const content: string[] = [];
+    let content: string[] = [];
     let size = 0;
     try {
-      const large = node.size >= this.#repo.chunkerParams.minSize;
-      await (large ? this.#largeFiles : this.#files).run(async () => {
-        // a few chunks of one file in flight, so a single large file keeps every encoder thread busy
-        const inFlight: Promise<SaveResult>[] = [];
-        const settle = async (): Promise<void> => {
-          const r = await inFlight.shift()!;
-          content.push(r.id);
-          if (!r.known) {
-            s.data_blobs++;
-            s.data_added += r.stored;
-            this.#progress.bytesAdded += r.stored;
-          }
-        };
-        try {
-          for await (const chunk of this.#chunks(path, node.size)) {
-            size += chunk.length;
-            inFlight.push(this.#repo.saveBlob('data', chunk));
-            if (inFlight.length >= CHUNKS_IN_FLIGHT) await settle();
-          }
-          while (inFlight.length > 0) await settle();
-        } finally {
-          await Promise.allSettled(inFlight);
-        }
-      });
+      if (this.#pool) {
+        ({ ids: content, size } = await this.#pool.ingest(path, node.size));
+      } else await this.#ingestHere(path, node.size, content, (n) => (size += n));
     } catch (err) {
+      if (err instanceof IngestFailure) throw err;
       this.#warn(path, err);
       return null;
     }
@@ -242,6 +241,35 @@ class Archiver {
     else s.files_new++;
     this.#done(path, size);
     return node;
+  }
+
+  /** Without workers: read, chunk and save on this thread. */
+  async #ingestHere(path: string, fileSize: number, content: string[], addSize: (n: number) => void): Promise<void> {
+    const s = this.summary;
+    const large = fileSize >= this.#repo.chunkerParams.minSize;
+    await (large ? this.#largeFiles : this.#files).run(async () => {
+      // a few chunks of one file in flight, so a single large file keeps every encoder thread busy
+      const inFlight: Promise<SaveResult>[] = [];
+      const settle = async (): Promise<void> => {
+        const r = await inFlight.shift()!;
+        content.push(r.id);
+        if (!r.known) {
+          s.data_blobs++;
+          s.data_added += r.stored;
+          this.#progress.bytesAdded += r.stored;
+        }
+      };
+      try {
+        for await (const chunk of this.#chunks(path, fileSize)) {
+          addSize(chunk.length);
+          inFlight.push(this.#repo.saveBlob('data', chunk));
+          if (inFlight.length >= CHUNKS_IN_FLIGHT) await settle();
+        }
+        while (inFlight.length > 0) await settle();
+      } finally {
+        await Promise.allSettled(inFlight);
+      }
+    });
   }
 
   /**
