@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmod, chown, link, lstat, mkdir, open, readFile, readdir, readlink, symlink, utimes, writeFile, lutimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lastJson, pseudoRandom, runCli, tempDir } from './helpers.js';
+import { CLI, lastJson, pseudoRandom, runCli, tempDir } from './helpers.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -153,22 +153,36 @@ test('an insertion in the middle of a large file stores only the chunks around i
   }
 });
 
-test('files that cannot be read give warnings, an incomplete snapshot and exit code 3', { skip: isRoot ? 'root reads every file' : false }, async () => {
+test('files that cannot be read give warnings, an incomplete snapshot and exit code 3', async () => {
   const t = await tempDir();
   try {
     const src = join(t.path, 'src');
     await mkdir(src);
     await writeFile(join(src, 'ok'), 'ok');
     await writeFile(join(src, 'locked'), 'no', { mode: 0 });
+    await chmod(join(src, 'locked'), 0);
     const repo = join(t.path, 'repo');
-    await runCli(['init', '--repo', repo]);
-    const b = await runCli(['backup', '--repo', repo, src]);
-    assert.equal(b.code, 3);
+    // root reads everything: run the CLI as nobody, in folders nobody may use
+    const asNobody = isRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'SAFEPOINT_PASSWORD=test-password', process.execPath, CLI] : null;
+    if (asNobody) await chmod(t.path, 0o777);
+    const run = async (args: string[]): Promise<{ code: number | null; stderr: string; stdout: string }> =>
+      asNobody ? spawnSyncResult(asNobody[0]!, [...asNobody.slice(1), ...args]) : runCli(args);
+    assert.equal((await run(['init', '--repo', repo])).code, 0);
+    const b = await run(['backup', '--repo', repo, '--json', src]);
+    assert.equal(b.code, 3, b.stderr);
     assert.match(b.stderr, /locked: permission denied/);
+    assert.equal(lastJson(b.stdout).complete, false);
+    const snaps = JSON.parse((await run(['snapshots', '--repo', repo, '--json'])).stdout) as { complete: boolean }[];
+    assert.equal(snaps[0]!.complete, false, 'the snapshot is marked incomplete');
   } finally {
     await t.cleanup();
   }
 });
+
+function spawnSyncResult(cmd: string, args: string[]): { code: number | null; stderr: string; stdout: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return { code: r.status, stderr: r.stderr, stdout: r.stdout };
+}
 
 test('excludes, exclude files, tags and include on restore', async () => {
   const t = await tempDir();

@@ -81,7 +81,7 @@ export class Context {
     const repo = await this.openRepository(sourceName);
     try {
       if (lock === 'none') return await fn(repo);
-      return await withLock(repo, operation, lock === 'exclusive', () => fn(repo));
+      return await withLock(repo, operation, lock === 'exclusive', () => fn(repo), (m) => this.out.warn(m));
     } finally {
       await repo.close();
     }

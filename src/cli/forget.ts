@@ -147,6 +147,6 @@ async function runPrune(c: Context, repo: Repository, f: { dryRun?: boolean; max
   const show = throttle(150, (phase: string, done: number, total: number) => c.out.status(`${phase}: ${done}/${total}`));
   const plan: PrunePlan = await prune(repo, { ...(maxUnused !== undefined ? { maxUnused } : {}), dryRun: f.dryRun ?? false, onProgress: show });
   c.out.clearStatus();
-  c.out.event({ message_type: 'prune', dry_run: f.dryRun ?? false, packs_total: plan.packsTotal, packs_removed: plan.remove.length, packs_repacked: plan.repack.length, packs_unreferenced: plan.strays.length, blobs_repacked: plan.blobsRepacked, bytes_freed: plan.bytesFreed });
+  c.out.event({ message_type: 'prune', dry_run: f.dryRun ?? false, packs_total: plan.packsTotal, packs_removed: plan.remove.length, packs_repacked: plan.repack.length, packs_unreferenced: plan.strays.length, blobs_repacked: plan.blobsRepacked, bytes_freed: plan.bytesFreed, temporaries_removed: plan.temporaries });
   c.out.info(`${f.dryRun ? 'would remove' : 'removed'} ${plan.remove.length} unused packs and ${plan.strays.length} unreferenced packs, ${f.dryRun ? 'would repack' : 'repacked'} ${plan.repack.length} packs (${plan.blobsRepacked} blobs); ${formatBytes(plan.bytesFreed)} freed of ${plan.packsTotal} packs`);
 }

@@ -51,6 +51,12 @@ export class Packer {
     this.#throwIfFailed();
   }
 
+  /** Forgets the open packs and waits for writes in flight, ignoring their failures (after an error). */
+  async settle(): Promise<void> {
+    this.#open.clear();
+    while (this.#inFlight.size > 0) await Promise.race(this.#inFlight);
+  }
+
   async #write(b: PackBuilder): Promise<void> {
     while (this.#inFlight.size >= this.#maxInFlight) await Promise.race(this.#inFlight);
     this.#throwIfFailed();

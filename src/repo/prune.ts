@@ -21,6 +21,8 @@ export interface PrunePlan {
   readonly bytesFreed: number;
   readonly blobsRepacked: number;
   readonly indexFiles: number;
+  /** Temporary files of interrupted writers removed (not counted in a dry run). */
+  temporaries: number;
 }
 
 const SMALL_PACK = 1024 * 1024;
@@ -103,8 +105,15 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
     bytesFreed,
     blobsRepacked: repack.reduce((s, p) => s + p.blobs.filter((b) => owner.get(b.id) === p.id).length, 0),
     indexFiles: files.length,
+    temporaries: 0,
   };
   if (o.dryRun) return plan;
+
+  // packs no index names and temporary files of killed writers go first: nothing references them, and on a full
+  // disk this is what makes room for the rest
+  await mapLimit(strays, 8, (id) => repo.storage.remove(packPath(id)));
+  plan.temporaries = (await repo.storage.removeTemporaries?.(new Date())) ?? 0;
+  if (remove.length === 0 && repack.length === 0) return plan;
 
   // 3. copy the live blobs of repacked packs (encrypted boxes move as they are)
   n = 0;
@@ -121,7 +130,7 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
   // 4. one index for everything that stays, superseding every old index file; then delete
   await repo.writeIndex([...keep, ...newPacks], files.map((f) => f.id));
   await mapLimit(files, 8, (f) => repo.removeJson('index', f.id));
-  const doomed = [...remove, ...repack.map((p) => p.id), ...strays];
+  const doomed = [...remove, ...repack.map((p) => p.id)];
   n = 0;
   await mapLimit(doomed, 8, async (id) => {
     await repo.storage.remove(packPath(id));

@@ -126,7 +126,15 @@ export class Repository implements BlobSaver, BlobLoader {
 
   // ---- JSON objects (snapshots, index, locks) -------------------------------------------------
 
+  /**
+   * Set by a held lock: throws when the lock can no longer be trusted (a refresh failed, or it went stale). Checked
+   * before index and snapshot files are written, so a backup that lost its lock never records a snapshot whose packs
+   * a prune may have removed meanwhile.
+   */
+  lockGuard: (() => void) | undefined;
+
   async saveJson(kind: Exclude<JsonKind, 'keys'>, value: unknown): Promise<string> {
+    if (kind !== 'locks') this.lockGuard?.();
     const box = sealJson(this.key.encKey, value);
     const id = objectId(box);
     await this.storage.put(objectPath(kind, id), box);
@@ -299,6 +307,17 @@ export class Repository implements BlobSaver, BlobLoader {
   async flush(): Promise<void> {
     if (this.#packer) await this.#packer.flush();
     await this.#writePendingIndex();
+  }
+
+  /**
+   * After a failed backup: waits for pack writes in flight, then removes the packs this session wrote and no index
+   * lists yet (no other process can reference them), so a failure (a full disk) does not leave the space taken.
+   */
+  async abort(): Promise<void> {
+    if (this.#packer) await this.#packer.settle();
+    const orphans = this.#unindexed.splice(0);
+    for (const p of orphans) await this.storage.remove(packPath(p.id)).catch(() => undefined);
+    this.#pending.clear();
   }
 
   /** Writes every open pack and hands back the packs not yet indexed, for the caller to index (prune). */

@@ -21,6 +21,7 @@ export type ArchiverRepo = BlobSaver &
   BlobLoader &
   IngestRepo & {
     flush(): Promise<void>;
+    abort(): Promise<void>;
     saveJson(kind: 'snapshots', value: unknown): Promise<string>;
   };
 
@@ -58,6 +59,8 @@ const FILE_CONCURRENCY = 8;
 const LARGE_FILE_CONCURRENCY = 2;
 const DIR_CONCURRENCY = 16;
 const CHUNKS_IN_FLIGHT = 4;
+/** Errors raised by the repository (not by reading a source file): they end the backup. */
+const repositoryErrors = new WeakSet<object>();
 
 /** Backs up paths into a snapshot. Unreadable entries become warnings and mark the snapshot incomplete. */
 export async function backup(repo: ArchiverRepo, options: BackupOptions): Promise<BackupResult> {
@@ -69,6 +72,10 @@ export async function backup(repo: ArchiverRepo, options: BackupOptions): Promis
   const pool = workers > 0 ? new IngestPool(repo, workers) : null;
   try {
     return await run(repo, options, paths, pool, clock, start);
+  } catch (err) {
+    await pool?.close();
+    await repo.abort().catch(() => undefined); // remove this backup's unindexed packs: nothing references them
+    throw err;
   } finally {
     await pool?.close();
   }
@@ -231,7 +238,8 @@ class Archiver {
         ({ ids: content, size } = await this.#pool.ingest(path, node.size));
       } else await this.#ingestHere(path, node.size, content, (n) => (size += n));
     } catch (err) {
-      if (err instanceof IngestFailure) throw err;
+      // a broken worker or a failed repository write (disk full) ends the backup; an unreadable file does not
+      if (err instanceof IngestFailure || this.#pool?.failed || repositoryErrors.has(err as object)) throw err;
       this.#warn(path, err);
       return null;
     }
@@ -262,7 +270,12 @@ class Archiver {
       try {
         for await (const chunk of this.#chunks(path, fileSize)) {
           addSize(chunk.length);
-          inFlight.push(this.#repo.saveBlob('data', chunk));
+          inFlight.push(
+            this.#repo.saveBlob('data', chunk).catch((err: unknown) => {
+              if (err instanceof Object) repositoryErrors.add(err);
+              throw err;
+            }),
+          );
           if (inFlight.length >= CHUNKS_IN_FLIGHT) await settle();
         }
         while (inFlight.length > 0) await settle();

@@ -53,6 +53,12 @@ export interface Storage {
   /** True when retrying cannot help (permission denied, disk full, missing bucket). */
   isPermanent(err: unknown): boolean;
 
+  /**
+   * Removes what interrupted writers left behind (temporary files of a killed `put`) older than `olderThan`;
+   * returns how many. Optional: backends whose puts are atomic server-side have nothing to clean.
+   */
+  removeTemporaries?(olderThan: Date): Promise<number>;
+
   /** Releases connections and handles. */
   close(): Promise<void>;
 }

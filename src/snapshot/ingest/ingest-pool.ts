@@ -21,6 +21,7 @@ export interface IngestResult {
 }
 
 /** The pool itself failed (a worker died): fatal for the backup, unlike a file that cannot be read. */
+/* A repository error (disk full) is passed through as it is and is fatal too: see isFatal in the archiver. */
 export class IngestFailure extends SafepointError {}
 
 interface Slot {
@@ -68,15 +69,21 @@ export class IngestPool {
       const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { workerData: setup });
       const slot: Slot = { worker, jobs: 0, blobs: 0, chain: Promise.resolve() };
       worker.on('message', (m: FromWorker) => {
-        slot.chain = slot.chain.then(() => this.#handle(slot, m)).catch((err: unknown) => this.#fail(err));
+        // an error here is the repository's (a failed pack write: disk full...), reported as it is
+        slot.chain = slot.chain.then(() => this.#handle(slot, m)).catch((err: unknown) => this.#fail(err, false));
       });
-      worker.on('error', (err) => this.#fail(err));
+      worker.on('error', (err) => this.#fail(err, true));
       worker.on('exit', (code) => {
-        if (code !== 0 && this.#failure === undefined && this.#slots.includes(slot)) this.#fail(new Error(`ingest worker exited with code ${code}`));
+        if (code !== 0 && this.#failure === undefined && this.#slots.includes(slot)) this.#fail(new Error(`ingest worker exited with code ${code}`), true);
       });
       worker.unref();
       this.#slots.push(slot);
     }
+  }
+
+  /** True once the pool has failed as a whole: job errors are then not the file's fault. */
+  get failed(): boolean {
+    return this.#failure !== undefined;
   }
 
   /** Reads, chunks and stores one file; rejects with the file's error (ENOENT, EACCES...) when it cannot be read. */
@@ -185,9 +192,10 @@ export class IngestPool {
     for (const f of d) f();
   }
 
-  #fail(err: unknown): void {
+  /** Fails every job: with IngestFailure when a worker broke, with the repository's own error otherwise. */
+  #fail(err: unknown, worker: boolean): void {
     if (this.#failure !== undefined) return;
-    this.#failure = new IngestFailure(`reading files failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    this.#failure = worker ? new IngestFailure(`an ingest worker failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }) : err;
     for (const j of this.#jobs.values()) j.reject(this.#failure);
     this.#jobs.clear();
     this.#wake();

@@ -120,6 +120,16 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async removeTemporaries(olderThan: Date): Promise<number> {
+    let removed = 0;
+    for await (const f of walk(this.#root, true)) {
+      if (!f.path.slice(f.path.lastIndexOf('/') + 1).startsWith('.tmp-') || f.mtimeMs >= olderThan.getTime()) continue;
+      await unlink(f.path).catch(() => undefined);
+      removed++;
+    }
+    return removed;
+  }
+
   isNotFound(err: unknown): boolean {
     return isErrno(err, 'ENOENT');
   }
@@ -188,7 +198,8 @@ async function closeQuietly(h: Promise<FileHandle>): Promise<void> {
   await h.then((f) => f.close()).catch(() => undefined);
 }
 
-async function* walk(dir: string): AsyncIterable<{ path: string; size: number }> {
+/** Files below dir; temporary files of unfinished puts only when `temporaries` is set (and then only those). */
+async function* walk(dir: string, temporaries = false): AsyncIterable<{ path: string; size: number; mtimeMs: number }> {
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -198,8 +209,11 @@ async function* walk(dir: string): AsyncIterable<{ path: string; size: number }>
   }
   for (const e of entries) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) yield* walk(p);
-    else if (e.isFile() && !e.name.startsWith('.tmp-')) yield { path: p, size: (await fsStat(p)).size };
+    if (e.isDirectory()) yield* walk(p, temporaries);
+    else if (e.isFile() && e.name.startsWith('.tmp-') === temporaries) {
+      const st = await fsStat(p).catch(() => null); // removed meanwhile: skip
+      if (st) yield { path: p, size: st.size, mtimeMs: st.mtimeMs };
+    }
   }
 }
 
