@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import picomatch from 'picomatch';
 import type { BlobLoader } from '../repo/repository.js';
 import type { BlobLocation } from '../repo/index-file.js';
+import { availableParallelism } from 'node:os';
+import { RestoreWriters } from './restore-writers.js';
+import type { SmallFile, WriteItem } from './restore-worker.js';
 import { isSafeName, loadTree, type TreeNode } from '../repo/tree.js';
 import { Semaphore } from '../util/concurrency.js';
 import { IntegrityError, UserError, errorMessage, isErrno } from '../util/errors.js';
@@ -19,6 +22,7 @@ export type RestorerRepo = BlobLoader & {
   locate(id: string): readonly BlobLocation[];
   readPack(pack: string, offset: number, length: number): Promise<Buffer>;
   decodeBlob(id: string, loc: BlobLocation, box: Buffer): Buffer;
+  readonly key: { readonly encKey: Buffer; readonly macKey: Buffer };
 };
 
 export interface RestoreOptions {
@@ -53,6 +57,8 @@ interface Entry {
 
 const PACK_CONCURRENCY = 4;
 const WRITE_CONCURRENCY = 8;
+/** Files of one blob up to this size are written by writer threads. */
+const SMALL_FILE = 1024 * 1024;
 /** Blobs of one pack closer than this are fetched in one read. */
 const MAX_GAP = 1024 * 1024;
 const ZERO = Buffer.alloc(64 * 1024);
@@ -204,7 +210,8 @@ function chunkOffsets(repo: RestorerRepo, content: readonly string[]): number[] 
  * Writes a chunk at its offset into a freshly created file, skipping 64 KiB pieces that are all zeros: they stay
  * holes (the final truncate sets the size), so sparse files stay sparse at the cost of one memcmp per piece.
  */
-async function writeChunk(fh: FileHandle, data: Buffer, offset: number): Promise<void> {
+async function writeChunk(fh: FileHandle, data: Buffer, offset: number): Promise<number> {
+  let extent = 0;
   let start = 0;
   while (start < data.length) {
     while (start < data.length && isZero(data, start)) start += HOLE;
@@ -212,8 +219,10 @@ async function writeChunk(fh: FileHandle, data: Buffer, offset: number): Promise
     while (end < data.length && !isZero(data, end)) end += HOLE;
     end = Math.min(end, data.length);
     for (let done = start; done < end; ) done += (await fh.write(data, done, end - done, offset + done)).bytesWritten;
+    if (end > start) extent = offset + end;
     start = end;
   }
+  return extent;
 }
 
 const HOLE = 64 * 1024;
@@ -261,6 +270,18 @@ async function applyMeta(path: string, node: TreeNode): Promise<void> {
   else await utimes(path, mtime, mtime);
 }
 
+/** Owner (when permitted), mode and times through the open descriptor: no path lookups. */
+async function applyMetaToOpenFile(fh: FileHandle, node: TreeNode): Promise<void> {
+  try {
+    await fh.chown(node.uid, node.gid);
+  } catch (err) {
+    if (!isErrno(err, 'EPERM', 'EINVAL')) throw err;
+  }
+  await fh.chmod(node.mode); // after chown, which clears setuid/setgid
+  const mtime = nsToSeconds(node.mtime);
+  await fh.utimes(mtime, mtime);
+}
+
 /**
  * Node's utimes takes seconds as a double, which libuv truncates to a timespec: we keep microseconds (a double holds
  * ~0.24 µs at today's epoch) and add half a microsecond so the truncation lands on the right one. Nanoseconds are lost;
@@ -292,6 +313,8 @@ interface FileJob {
   readonly e: Entry;
   readonly path: string;
   remaining: number;
+  /** End of the last byte written (holes are not written). */
+  extent: number;
   handle?: Promise<FileHandle>;
   failed: boolean;
 }
@@ -304,12 +327,14 @@ interface FileJob {
 async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: RestoreOptions, progress: RestoreProgress, fail: (rel: string, err: unknown) => void): Promise<void> {
   const overwrite = o.overwrite ?? false;
   const byPack = new Map<string, Map<string, Wanted>>();
+  // a fresh target holds nothing to replace: skip the lstat per file
+  const create = (path: string): Promise<FileHandle> => (overwrite ? replace(path, true).then(() => open(path, 'wx', 0o600)) : open(path, 'wx', 0o600));
   const finish = async (job: FileJob): Promise<void> => {
     try {
-      const fh = await (job.handle ??= replace(job.path, overwrite).then(() => open(job.path, 'wx', 0o600)));
-      await fh.truncate(job.e.node.size);
+      const fh = await (job.handle ??= create(job.path));
+      if (job.extent < job.e.node.size) await fh.truncate(job.e.node.size); // a trailing hole, or an empty file
+      await applyMetaToOpenFile(fh, job.e.node);
       await fh.close();
-      await applyMeta(job.path, job.e.node);
       progress.files++;
       progress.bytes += job.e.node.size;
       o.onProgress?.(progress);
@@ -326,7 +351,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
   };
   const empty: FileJob[] = [];
   for (const e of files) {
-    const job: FileJob = { e, path: join(o.target, e.rel), remaining: e.node.content?.length ?? 0, failed: false };
+    const job: FileJob = { e, path: join(o.target, e.rel), remaining: e.node.content?.length ?? 0, extent: 0, failed: false };
     if (job.remaining === 0) {
       empty.push(job);
       continue;
@@ -351,6 +376,29 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
   }
   const writes = new Semaphore(WRITE_CONCURRENCY);
   const packs = new Semaphore(PACK_CONCURRENCY);
+  const threads = process.env.SAFEPOINT_WORKERS === undefined ? availableParallelism() : Number(process.env.SAFEPOINT_WORKERS);
+  const writers = !overwrite && threads > 0 ? new RestoreWriters(repo.key, threads) : null;
+  const jobsByRel = new Map<string, FileJob>();
+  const smallFile = (job: FileJob): SmallFile => {
+    jobsByRel.set(job.e.rel, job);
+    const n = job.e.node;
+    return { rel: job.e.rel, path: job.path, uid: n.uid, gid: n.gid, mode: n.mode, mtime: n.mtime };
+  };
+  const handOver = async (items: WriteItem[]): Promise<void> => {
+    for (const r of await writers!.write(items)) {
+      const job = jobsByRel.get(r.rel);
+      if (!job) continue;
+      if (r.error !== undefined) {
+        job.failed = true;
+        fail(r.rel, Object.assign(new Error(r.error), r.code ? { code: r.code } : {}));
+        continue;
+      }
+      job.remaining = 0;
+      progress.files++;
+      progress.bytes += job.e.node.size;
+      o.onProgress?.(progress);
+    }
+  };
   await Promise.all([
     ...empty.map((job) => writes.run(() => finish(job))),
     ...[...byPack].map(([pack, blobs]) =>
@@ -363,7 +411,18 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
           } catch {
             bytes = null; // each blob below falls back to its other copies
           }
+          const small: WriteItem[] = [];
           for (const b of range.blobs) {
+            // files made of this one blob go to a writer thread, which decodes the blob itself
+            const mine = writers && bytes ? b.targets.filter((t) => t.job.e.node.content?.length === 1 && t.job.e.node.size <= SMALL_FILE && !t.job.failed) : [];
+            if (mine.length > 0 && bytes) {
+              const at = b.loc.offset - range.start;
+              const box = Buffer.allocUnsafeSlow(b.loc.length); // own ArrayBuffer: transferable
+              bytes.copy(box, 0, at, at + b.loc.length);
+              small.push({ id: b.id, box, compressed: b.loc.compressed, rawLength: b.loc.rawLength, files: mine.map((t) => smallFile(t.job)) });
+              for (const t of mine) t.job.remaining = -1; // handed over
+              if (mine.length === b.targets.length) continue;
+            }
             let plain: Buffer;
             try {
               if (!bytes) throw new Error('pack unreadable');
@@ -377,13 +436,13 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
               }
             }
             for (const t of b.targets) {
-              if (t.job.failed) continue;
+              if (t.job.failed || t.job.remaining < 0) continue;
               await writes.acquire();
               pending.push(
                 (async () => {
                   try {
-                    const fh = await (t.job.handle ??= replace(t.job.path, overwrite).then(() => open(t.job.path, 'wx', 0o600)));
-                    await writeChunk(fh, plain, t.offset);
+                    const fh = await (t.job.handle ??= create(t.job.path));
+                    t.job.extent = Math.max(t.job.extent, await writeChunk(fh, plain, t.offset));
                     if (--t.job.remaining === 0) await finish(t.job);
                   } catch (err) {
                     await abandon(t.job, err);
@@ -394,11 +453,12 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
               );
             }
           }
+          if (small.length > 0) pending.push(handOver(small));
         }
         await Promise.all(pending);
       }),
     ),
-  ]);
+  ]).finally(() => writers?.close());
 }
 
 /** A blob to fetch and the places it goes. */
@@ -420,3 +480,4 @@ function ranges(wanted: Wanted[]): { start: number; end: number; blobs: Wanted[]
   }
   return out;
 }
+

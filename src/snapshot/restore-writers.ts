@@ -1,0 +1,45 @@
+import { Worker } from 'node:worker_threads';
+import type { WriteItem, WriteResult } from './restore-worker.js';
+
+/** A pool of restore writer threads (see restore-worker.ts). */
+export class RestoreWriters {
+  readonly #workers: { worker: Worker; busy: number }[] = [];
+  readonly #pending = new Map<number, { resolve(r: WriteResult[]): void; reject(e: unknown): void }>();
+  #seq = 0;
+
+  constructor(keys: { encKey: Buffer; macKey: Buffer }, n: number) {
+    for (let i = 0; i < Math.max(1, n); i++) {
+      const worker = new Worker(new URL('./restore-worker.js', import.meta.url), { workerData: { encKey: keys.encKey, macKey: keys.macKey } });
+      const slot = { worker, busy: 0 };
+      worker.on('message', (m: { seq: number; results: WriteResult[] }) => {
+        slot.busy--;
+        if (slot.busy === 0) worker.unref();
+        const p = this.#pending.get(m.seq);
+        this.#pending.delete(m.seq);
+        p?.resolve(m.results);
+      });
+      worker.on('error', (err) => {
+        for (const p of this.#pending.values()) p.reject(err);
+        this.#pending.clear();
+      });
+      worker.unref();
+      this.#workers.push(slot);
+    }
+  }
+
+  /** Decodes the blobs and writes their files; resolves with one result per file. */
+  write(items: WriteItem[]): Promise<WriteResult[]> {
+    const slot = this.#workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const seq = this.#seq++;
+    if (slot.busy++ === 0) slot.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.#pending.set(seq, { resolve, reject });
+      const transfer = items.map((i) => i.box.buffer as ArrayBuffer);
+      slot.worker.postMessage({ seq, items }, transfer);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.splice(0).map((w) => w.worker.terminate()));
+  }
+}
