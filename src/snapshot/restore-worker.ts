@@ -17,31 +17,52 @@ export interface SmallFile {
   readonly mtime: string;
 }
 
+/** A chunk of a larger file, written at its offset into a descriptor the main thread opened (and will finish). */
+export interface ChunkWrite {
+  readonly rel: string;
+  readonly fd: number;
+  readonly offset: number;
+}
+
 export interface WriteItem {
   readonly id: string;
-  readonly box: Uint8Array;
+  /** Where the blob's box lies in the batch's buffer. */
+  readonly at: number;
+  readonly length: number;
   readonly compressed: boolean;
   readonly rawLength: number;
   readonly files: readonly SmallFile[];
+  readonly writes: readonly ChunkWrite[];
 }
 
-export type WriteResult = { readonly rel: string; readonly error?: string; readonly code?: string };
+/** Per small file, or per chunk write (with `extent`: the end of the last byte written, holes skipped). */
+export type WriteResult = { readonly rel: string; readonly extent?: number; readonly error?: string; readonly code?: string };
 
 const { encKey, macKey } = workerData as { encKey: Uint8Array; macKey: Uint8Array };
 const enc = Buffer.from(encKey);
 const mac = Buffer.from(macKey);
 
-parentPort?.on('message', (m: { seq: number; items: WriteItem[] }) => {
+parentPort?.on('message', (m: { seq: number; bytes: Uint8Array; items: WriteItem[] }) => {
   const results: WriteResult[] = [];
+  const bytes = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
   for (const item of m.items) {
     let plain: Buffer;
     try {
-      const inner = openBox(enc, Buffer.from(item.box.buffer, item.box.byteOffset, item.box.byteLength), `blob ${item.id.slice(0, 8)}`);
+      const inner = openBox(enc, bytes.subarray(item.at, item.at + item.length), `blob ${item.id.slice(0, 8)}`);
       plain = item.compressed ? decompress(inner) : inner;
       if (plain.length !== item.rawLength || blobId(mac, plain) !== item.id) throw new Error(`blob ${item.id.slice(0, 8)}: content does not match its id`);
     } catch (err) {
       for (const f of item.files) results.push({ rel: f.rel, error: (err as Error).message });
+      for (const w of item.writes) results.push({ rel: w.rel, extent: -1, error: (err as Error).message });
       continue;
+    }
+    for (const w of item.writes) {
+      try {
+        results.push({ rel: w.rel, extent: writeAt(w.fd, plain, w.offset) });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        results.push({ rel: w.rel, extent: -1, error: e.message, ...(e.code ? { code: e.code } : {}) });
+      }
     }
     for (const f of item.files) {
       try {
@@ -55,6 +76,24 @@ parentPort?.on('message', (m: { seq: number; items: WriteItem[] }) => {
   }
   parentPort?.postMessage({ seq: m.seq, results });
 });
+
+const HOLE = 64 * 1024;
+const ZERO = Buffer.alloc(HOLE);
+
+/** Positional write that leaves 64 KiB runs of zeros as holes (sparse files stay sparse); returns the extent. */
+function writeAt(fd: number, data: Buffer, offset: number): number {
+  let extent = 0;
+  for (let start = 0; start < data.length; ) {
+    while (start + HOLE <= data.length && data.subarray(start, start + HOLE).equals(ZERO)) start += HOLE;
+    let end = start;
+    while (end < data.length && !(end + HOLE <= data.length && data.subarray(end, end + HOLE).equals(ZERO))) end += HOLE;
+    end = Math.min(end, data.length);
+    for (let done = start; done < end; ) done += writeSync(fd, data, done, end - done, offset + done);
+    if (end > start) extent = offset + end;
+    start = end;
+  }
+  return extent;
+}
 
 function writeSmall(f: SmallFile, data: Buffer): void {
   const fd = openSync(f.path, 'wx', 0o600);

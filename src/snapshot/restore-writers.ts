@@ -27,15 +27,16 @@ export class RestoreWriters {
     }
   }
 
-  /** Decodes the blobs and writes their files; resolves with one result per file. */
-  write(items: WriteItem[]): Promise<WriteResult[]> {
+  /** Decodes the blobs (boxes inside `bytes`, which is moved to the thread) and writes their files. */
+  write(bytes: Buffer, items: WriteItem[]): Promise<WriteResult[]> {
     const slot = this.#workers.reduce((a, b) => (b.busy < a.busy ? b : a));
     const seq = this.#seq++;
     if (slot.busy++ === 0) slot.worker.ref();
     return new Promise((resolve, reject) => {
       this.#pending.set(seq, { resolve, reject });
-      const transfer = items.map((i) => i.box.buffer as ArrayBuffer);
-      slot.worker.postMessage({ seq, items }, transfer);
+      // a buffer that owns its memory moves without a copy; a view into another one is copied first
+      const own: Uint8Array = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
+      slot.worker.postMessage({ seq, bytes: own, items }, [own.buffer as ArrayBuffer]);
     });
   }
 

@@ -8,7 +8,7 @@ import type { BlobLoader } from '../repo/repository.js';
 import type { BlobLocation } from '../repo/index-file.js';
 import { availableParallelism } from 'node:os';
 import { RestoreWriters } from './restore-writers.js';
-import type { SmallFile, WriteItem } from './restore-worker.js';
+import type { ChunkWrite, SmallFile, WriteItem } from './restore-worker.js';
 import { isSafeName, loadTree, type TreeNode } from '../repo/tree.js';
 import { Semaphore } from '../util/concurrency.js';
 import { IntegrityError, UserError, errorMessage, isErrno } from '../util/errors.js';
@@ -55,7 +55,7 @@ interface Entry {
   readonly node: TreeNode;
 }
 
-const PACK_CONCURRENCY = 4;
+const PACK_CONCURRENCY = 3;
 const WRITE_CONCURRENCY = 8;
 /** Files of one blob up to this size are written by writer threads. */
 const SMALL_FILE = 1024 * 1024;
@@ -384,20 +384,24 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
     const n = job.e.node;
     return { rel: job.e.rel, path: job.path, uid: n.uid, gid: n.gid, mode: n.mode, mtime: n.mtime };
   };
-  const handOver = async (items: WriteItem[]): Promise<void> => {
-    for (const r of await writers!.write(items)) {
+  const handOver = async (bytes: Buffer, items: WriteItem[]): Promise<void> => {
+    const finishing: Promise<void>[] = [];
+    for (const r of await writers!.write(bytes, items)) {
       const job = jobsByRel.get(r.rel);
       if (!job) continue;
       if (r.error !== undefined) {
-        job.failed = true;
-        fail(r.rel, Object.assign(new Error(r.error), r.code ? { code: r.code } : {}));
-        continue;
+        finishing.push(abandon(job, Object.assign(new Error(r.error), r.code ? { code: r.code } : {})));
+      } else if (r.extent === undefined) {
+        job.remaining = 0; // a small file, written and finished by the thread
+        progress.files++;
+        progress.bytes += job.e.node.size;
+        o.onProgress?.(progress);
+      } else {
+        job.extent = Math.max(job.extent, r.extent);
+        if (--job.remaining === 0 && !job.failed) finishing.push(finish(job));
       }
-      job.remaining = 0;
-      progress.files++;
-      progress.bytes += job.e.node.size;
-      o.onProgress?.(progress);
     }
+    await Promise.all(finishing);
   };
   await Promise.all([
     ...empty.map((job) => writes.run(() => finish(job))),
@@ -414,14 +418,25 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
           const small: WriteItem[] = [];
           for (const b of range.blobs) {
             // files made of this one blob go to a writer thread, which decodes the blob itself
-            const mine = writers && bytes ? b.targets.filter((t) => t.job.e.node.content?.length === 1 && t.job.e.node.size <= SMALL_FILE && !t.job.failed) : [];
-            if (mine.length > 0 && bytes) {
-              const at = b.loc.offset - range.start;
-              const box = Buffer.allocUnsafeSlow(b.loc.length); // own ArrayBuffer: transferable
-              bytes.copy(box, 0, at, at + b.loc.length);
-              small.push({ id: b.id, box, compressed: b.loc.compressed, rawLength: b.loc.rawLength, files: mine.map((t) => smallFile(t.job)) });
-              for (const t of mine) t.job.remaining = -1; // handed over
-              if (mine.length === b.targets.length) continue;
+            if (writers && bytes) {
+              // the blob is decoded by a writer thread: whole small files are created and finished there; chunks of
+              // larger files are written there at their offset into a descriptor opened here (finished here)
+              const live = b.targets.filter((t) => !t.job.failed);
+              const files = live.filter((t) => t.job.e.node.content?.length === 1 && t.job.e.node.size <= SMALL_FILE && t.job.handle === undefined);
+              const chunks = live.filter((t) => !files.includes(t));
+              const writes: ChunkWrite[] = [];
+              for (const t of chunks) {
+                try {
+                  const fh = await (t.job.handle ??= create(t.job.path));
+                  jobsByRel.set(t.job.e.rel, t.job);
+                  writes.push({ rel: t.job.e.rel, fd: fh.fd, offset: t.offset });
+                } catch (err) {
+                  pending.push(abandon(t.job, err));
+                }
+              }
+              small.push({ id: b.id, at: b.loc.offset - range.start, length: b.loc.length, compressed: b.loc.compressed, rawLength: b.loc.rawLength, files: files.map((t) => smallFile(t.job)), writes });
+              for (const t of files) t.job.remaining = -1; // handed over
+              continue;
             }
             let plain: Buffer;
             try {
@@ -453,7 +468,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
               );
             }
           }
-          if (small.length > 0) pending.push(handOver(small));
+          if (small.length > 0 && bytes) pending.push(handOver(bytes, small)); // the range moves to the thread
         }
         await Promise.all(pending);
       }),
