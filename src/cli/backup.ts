@@ -9,6 +9,7 @@ import { UsageError, ExitCode } from '../util/errors.js';
 import { formatBytes, formatRate, formatSeconds } from '../util/format.js';
 import { shortId } from '../repo/ids.js';
 import type { Context } from './context.js';
+import { collect } from './options.js';
 import { throttle } from './output.js';
 import { resolve } from 'node:path';
 
@@ -41,9 +42,6 @@ export function registerBackup(program: Command, ctx: () => Context): void {
     });
 }
 
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
-}
 
 export async function runBackup(ctx: Context, argPaths: string[], flags: BackupFlags): Promise<number> {
   let paths = argPaths;

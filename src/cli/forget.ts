@@ -9,6 +9,7 @@ import { UsageError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
 import type { Repository } from '../repo/repository.js';
 import type { Context } from './context.js';
+import { collect } from './options.js';
 import { throttle } from './output.js';
 
 interface ForgetFlags {
@@ -16,7 +17,6 @@ interface ForgetFlags {
   keepWithin?: string; keepTag: string[]; source?: string; host?: string; tag: string[]; dryRun?: boolean; prune?: boolean; maxUnused?: string;
 }
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 export function registerForget(program: Command, ctx: () => Context): void {
   program

@@ -8,9 +8,9 @@ import { repositoryStats } from '../repo/stats.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes, table } from '../util/format.js';
 import type { Context } from './context.js';
+import { collect } from './options.js';
 import type { Repository } from '../repo/repository.js';
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 export function registerInspect(program: Command, ctx: () => Context): void {
   program

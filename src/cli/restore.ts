@@ -5,6 +5,7 @@ import { shortId } from '../repo/ids.js';
 import { IntegrityError } from '../util/errors.js';
 import { formatBytes, formatRate, formatSeconds } from '../util/format.js';
 import type { Context } from './context.js';
+import { collect } from './options.js';
 import { throttle } from './output.js';
 
 interface RestoreFlags {
@@ -18,7 +19,6 @@ interface RestoreFlags {
   tag: string[];
 }
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 export function registerRestore(program: Command, ctx: () => Context): void {
   program

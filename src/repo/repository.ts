@@ -12,6 +12,7 @@ import { makeKeyFile, parseKeyFile, unlockWithPassword, type KeyFile } from './k
 import { openJson, sealJson } from './json-object.js';
 import { Packer } from './packer.js';
 import { mapLimit } from '../util/concurrency.js';
+import { workerCount } from '../util/threads.js';
 import { DEFAULT_CHUNKER_PARAMS, gearTable, type ChunkerParams } from './chunker.js';
 
 /** The repository config object (format §4.2). */
@@ -328,7 +329,7 @@ export class Repository implements BlobSaver, BlobLoader {
 
   /** Worker threads for data blobs, started on the first one (SAFEPOINT_WORKERS=0 keeps everything inline). */
   #encoder(): BlobEncoder {
-    const n = process.env.SAFEPOINT_WORKERS === undefined ? undefined : Number(process.env.SAFEPOINT_WORKERS);
+    const n = workerCount();
     if (n === 0) return this.#inline;
     return (this.#workers ??= new WorkerEncoder(this.key.encKey, this.config.compression, n));
   }

@@ -1,5 +1,7 @@
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
-import { close as closeCb, lstatSync, open as openCb, read as readCb } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { readSmall } from '../util/small-files.js';
+import { workerCount } from '../util/threads.js';
 import type { BigIntStats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { hostname, userInfo } from 'node:os';
@@ -13,7 +15,6 @@ import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Excluder } from './exclude.js';
 import { IngestFailure, IngestPool, type IngestRepo } from './ingest/ingest-pool.js';
-import { availableParallelism } from 'node:os';
 import { VERSION } from '../version.js';
 
 /** What the archiver needs from the repository. */
@@ -68,7 +69,7 @@ export async function backup(repo: ArchiverRepo, options: BackupOptions): Promis
   const start = clock.now();
   const paths = options.paths.map((p) => resolve(p));
   checkNames(paths);
-  const workers = process.env.SAFEPOINT_WORKERS === undefined ? availableParallelism() : Number(process.env.SAFEPOINT_WORKERS);
+  const workers = workerCount();
   const pool = workers > 0 ? new IngestPool(repo, workers) : null;
   try {
     return await run(repo, options, paths, pool, clock, start);
@@ -368,18 +369,3 @@ function safeUser(): { name: string; uid: number; gid: number } {
   }
 }
 
-/** Reads up to `size` bytes of a file with plain callbacks (cheaper than a FileHandle for many small files). */
-function readSmall(path: string, size: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    openCb(path, 'r', (err, fd) => {
-      if (err) return reject(err);
-      const buf = Buffer.allocUnsafeSlow(size);
-      const finish = (e: Error | null, got: number): void => closeCb(fd, () => (e ? reject(e) : resolve(got === size ? buf : buf.subarray(0, got))));
-      const step = (got: number): void => {
-        if (got === size) return finish(null, got);
-        readCb(fd, buf, got, size - got, got, (e, n) => (e ? finish(e, got) : n === 0 ? finish(null, got) : step(got + n)));
-      };
-      step(0);
-    });
-  });
-}

@@ -7,6 +7,7 @@ import { closeSync, fchmodSync, fchownSync, futimesSync, openSync, writeSync } f
 import { parentPort, workerData } from 'node:worker_threads';
 import { blobId, open as openBox } from '../repo/crypto.js';
 import { decompress } from '../repo/compression.js';
+import { dataRuns, nsToSeconds } from '../util/small-files.js';
 
 export interface SmallFile {
   readonly rel: string;
@@ -77,20 +78,12 @@ parentPort?.on('message', (m: { seq: number; bytes: Uint8Array; items: WriteItem
   parentPort?.postMessage({ seq: m.seq, results });
 });
 
-const HOLE = 64 * 1024;
-const ZERO = Buffer.alloc(HOLE);
-
-/** Positional write that leaves 64 KiB runs of zeros as holes (sparse files stay sparse); returns the extent. */
+/** Positional write that leaves runs of zeros as holes (sparse files stay sparse); returns the extent. */
 function writeAt(fd: number, data: Buffer, offset: number): number {
   let extent = 0;
-  for (let start = 0; start < data.length; ) {
-    while (start + HOLE <= data.length && data.subarray(start, start + HOLE).equals(ZERO)) start += HOLE;
-    let end = start;
-    while (end < data.length && !(end + HOLE <= data.length && data.subarray(end, end + HOLE).equals(ZERO))) end += HOLE;
-    end = Math.min(end, data.length);
+  for (const [start, end] of dataRuns(data)) {
     for (let done = start; done < end; ) done += writeSync(fd, data, done, end - done, offset + done);
-    if (end > start) extent = offset + end;
-    start = end;
+    extent = offset + end;
   }
   return extent;
 }
@@ -106,7 +99,7 @@ function writeSmall(f: SmallFile, data: Buffer): void {
       if (code !== 'EPERM' && code !== 'EINVAL') throw err;
     }
     fchmodSync(fd, f.mode); // after chown, which clears setuid/setgid
-    const mtime = Number(BigInt(f.mtime) / 1000n) / 1e6 + 5e-7; // as nsToSeconds in restorer.ts
+    const mtime = nsToSeconds(f.mtime);
     futimesSync(fd, mtime, mtime);
   } finally {
     closeSync(fd);

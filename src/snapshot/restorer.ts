@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import picomatch from 'picomatch';
 import type { BlobLoader } from '../repo/repository.js';
 import type { BlobLocation } from '../repo/index-file.js';
-import { availableParallelism } from 'node:os';
+import { workerCount } from '../util/threads.js';
+import { dataRuns, nsToSeconds } from '../util/small-files.js';
 import { RestoreWriters } from './restore-writers.js';
 import type { ChunkWrite, SmallFile, WriteItem } from './restore-worker.js';
 import { isSafeName, loadTree, type TreeNode } from '../repo/tree.js';
@@ -61,7 +62,6 @@ const WRITE_CONCURRENCY = 8;
 const SMALL_FILE = 1024 * 1024;
 /** Blobs of one pack closer than this are fetched in one read. */
 const MAX_GAP = 1024 * 1024;
-const ZERO = Buffer.alloc(64 * 1024);
 
 /** Restores a tree into `target`. Never writes outside it; metadata is applied after contents. */
 export async function restoreTree(repo: RestorerRepo, treeId: string, options: RestoreOptions): Promise<RestoreResult> {
@@ -206,30 +206,14 @@ function chunkOffsets(repo: RestorerRepo, content: readonly string[]): number[] 
   return out;
 }
 
-/**
- * Writes a chunk at its offset into a freshly created file, skipping 64 KiB pieces that are all zeros: they stay
- * holes (the final truncate sets the size), so sparse files stay sparse at the cost of one memcmp per piece.
- */
+/** Writes a chunk at its offset into a freshly created file, leaving runs of zeros as holes; returns the extent. */
 async function writeChunk(fh: FileHandle, data: Buffer, offset: number): Promise<number> {
   let extent = 0;
-  let start = 0;
-  while (start < data.length) {
-    while (start < data.length && isZero(data, start)) start += HOLE;
-    let end = start;
-    while (end < data.length && !isZero(data, end)) end += HOLE;
-    end = Math.min(end, data.length);
+  for (const [start, end] of dataRuns(data)) {
     for (let done = start; done < end; ) done += (await fh.write(data, done, end - done, offset + done)).bytesWritten;
-    if (end > start) extent = offset + end;
-    start = end;
+    extent = offset + end;
   }
   return extent;
-}
-
-const HOLE = 64 * 1024;
-
-function isZero(data: Buffer, at: number): boolean {
-  const n = Math.min(HOLE, data.length - at);
-  return n === HOLE && data.subarray(at, at + n).equals(ZERO);
 }
 
 async function restoreSpecial(path: string, node: TreeNode, overwrite: boolean): Promise<void> {
@@ -280,15 +264,6 @@ async function applyMetaToOpenFile(fh: FileHandle, node: TreeNode): Promise<void
   await fh.chmod(node.mode); // after chown, which clears setuid/setgid
   const mtime = nsToSeconds(node.mtime);
   await fh.utimes(mtime, mtime);
-}
-
-/**
- * Node's utimes takes seconds as a double, which libuv truncates to a timespec: we keep microseconds (a double holds
- * ~0.24 µs at today's epoch) and add half a microsecond so the truncation lands on the right one. Nanoseconds are lost;
- * diff and verify compare times at microsecond resolution for that reason.
- */
-export function nsToSeconds(ns: string): number {
-  return Number(BigInt(ns) / 1000n) / 1e6 + 5e-7;
 }
 
 /** Re-reads a restored file and checks every chunk against its blob id. */
@@ -376,7 +351,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
   }
   const writes = new Semaphore(WRITE_CONCURRENCY);
   const packs = new Semaphore(PACK_CONCURRENCY);
-  const threads = process.env.SAFEPOINT_WORKERS === undefined ? availableParallelism() : Number(process.env.SAFEPOINT_WORKERS);
+  const threads = workerCount();
   const writers = !overwrite && threads > 0 ? new RestoreWriters(repo.key, threads) : null;
   const jobsByRel = new Map<string, FileJob>();
   const smallFile = (job: FileJob): SmallFile => {

@@ -3,11 +3,11 @@
  * is new, and compresses and encrypts the new ones. The main thread only packs and writes. See ingest-pool.ts.
  */
 import { createHmac } from 'node:crypto';
-import { close as closeCb, open as openCb, read as readCb } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { InlineEncoder } from '../../repo/blob-encoder.js';
 import { chunkFile } from '../../repo/chunker.js';
+import { readSmall } from '../../util/small-files.js';
 import type { FileJob, FromWorker, ToWorker, WorkerSetup } from './protocol.js';
 
 const setup = workerData as WorkerSetup;
@@ -82,7 +82,7 @@ async function ingest(job: FileJob): Promise<void> {
   };
   try {
     if (job.size < setup.chunker.minSize) {
-      const buf = await readSmall(job.path, job.size);
+      const buf = await readSmall(job.path, job.size, allocChunk(job.size));
       if (buf.length > 0) await take(buf);
     } else {
       const fh = await open(job.path, 'r');
@@ -160,18 +160,3 @@ port.on('message', (m: ToWorker) => {
   }
 });
 
-/** Reads up to `size` bytes with plain callbacks (cheaper than a FileHandle for many small files). */
-function readSmall(path: string, size: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    openCb(path, 'r', (err, fd) => {
-      if (err) return reject(err);
-      const buf = allocChunk(size);
-      const finish = (e: Error | null, got: number): void => closeCb(fd, () => (e ? reject(e) : resolve(got === size ? buf : buf.subarray(0, got))));
-      const step = (got: number): void => {
-        if (got === size) return finish(null, got);
-        readCb(fd, buf, got, size - got, got, (e, n) => (e ? finish(e, got) : n === 0 ? finish(null, got) : step(got + n)));
-      };
-      step(0);
-    });
-  });
-}

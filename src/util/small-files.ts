@@ -1,0 +1,49 @@
+import { close, open, read } from 'node:fs';
+
+/**
+ * Reads up to `size` bytes of a file into `buf` (or a fresh buffer) with plain callbacks: for many small files this is
+ * much cheaper than a FileHandle. Returns the bytes read (fewer if the file shrank).
+ */
+export function readSmall(path: string, size: number, buf: Buffer = Buffer.allocUnsafeSlow(size)): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    open(path, 'r', (err, fd) => {
+      if (err) return reject(err);
+      const finish = (e: Error | null, got: number): void => close(fd, () => (e ? reject(e) : resolve(got === size ? buf : buf.subarray(0, got))));
+      const step = (got: number): void => {
+        if (got === size) return finish(null, got);
+        read(fd, buf, got, size - got, got, (e, n) => (e ? finish(e, got) : n === 0 ? finish(null, got) : step(got + n)));
+      };
+      step(0);
+    });
+  });
+}
+
+const HOLE = 64 * 1024;
+const ZERO = Buffer.alloc(HOLE);
+
+/**
+ * The runs of `data` worth writing: 64 KiB pieces that are all zeros are left out, so they stay holes in a freshly
+ * created file (sparse files stay sparse, at the cost of one memcmp per piece).
+ */
+export function dataRuns(data: Buffer): [start: number, end: number][] {
+  const isHole = (at: number): boolean => at + HOLE <= data.length && data.subarray(at, at + HOLE).equals(ZERO);
+  const runs: [number, number][] = [];
+  for (let start = 0; start < data.length; ) {
+    while (isHole(start)) start += HOLE;
+    let end = start;
+    while (end < data.length && !isHole(end)) end += HOLE;
+    end = Math.min(end, data.length);
+    if (end > start) runs.push([start, end]);
+    start = end;
+  }
+  return runs;
+}
+
+/**
+ * Node's utimes takes seconds as a double, which libuv truncates to a timespec: we keep microseconds (a double holds
+ * ~0.24 µs at today's epoch) and add half a microsecond so the truncation lands on the right one. Nanoseconds are
+ * lost; diff and verify compare times at microsecond resolution for that reason.
+ */
+export function nsToSeconds(ns: string): number {
+  return Number(BigInt(ns) / 1000n) / 1e6 + 5e-7;
+}
