@@ -192,6 +192,6 @@ export async function* chunkFile(handle: FileHandle, gear: Uint32Array, params: 
     }
     if (fill > start) yield join([buf.subarray(start, fill)], fill - start, alloc);
   } finally {
-    if (readBuffers.length < 2) readBuffers.push(buf);
+    if (readBuffers.length < 1) readBuffers.push(buf);
   }
 }

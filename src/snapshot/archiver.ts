@@ -70,20 +70,40 @@ export async function backup(repo: ArchiverRepo, options: BackupOptions): Promis
   const paths = options.paths.map((p) => resolve(p));
   checkNames(paths);
   const workers = workerCount();
-  const pool = workers > 0 ? new IngestPool(repo, workers) : null;
+  // the threads start with the first file to read: an unchanged re-backup never needs them
+  const pool = new LazyPool(() => (workers > 0 ? new IngestPool(repo, workers) : null));
   try {
     return await run(repo, options, paths, pool, clock, start);
   } catch (err) {
-    await pool?.close();
+    await pool.close();
     await repo.abort().catch(() => undefined); // remove this backup's unindexed packs: nothing references them
     throw err;
   } finally {
-    await pool?.close();
+    await pool.close();
   }
 }
 
-async function run(repo: ArchiverRepo, options: BackupOptions, paths: string[], pool: IngestPool | null, clock: Clock, start: Date): Promise<BackupResult> {
-  const a = new Archiver(repo, options, pool);
+/** Creates the ingest pool on first use. */
+class LazyPool {
+  #pool: IngestPool | null | undefined;
+  readonly #make: () => IngestPool | null;
+  constructor(make: () => IngestPool | null) {
+    this.#make = make;
+  }
+  get(): IngestPool | null {
+    if (this.#pool === undefined) this.#pool = this.#make();
+    return this.#pool;
+  }
+  get started(): IngestPool | null {
+    return this.#pool ?? null;
+  }
+  async close(): Promise<void> {
+    await this.#pool?.close();
+  }
+}
+
+async function run(repo: ArchiverRepo, options: BackupOptions, paths: string[], lazy: LazyPool, clock: Clock, start: Date): Promise<BackupResult> {
+  const a = new Archiver(repo, options, lazy);
   const parentRoot = options.parent ? byName((await loadTree(repo, options.parent.tree)).nodes) : new Map<string, TreeNode>();
   const rootNodes: TreeNode[] = [];
   for (const p of paths) {
@@ -99,6 +119,7 @@ async function run(repo: ArchiverRepo, options: BackupOptions, paths: string[], 
   }
   const root = await saveTree(repo, rootNodes);
   a.countTree(root.known, root.stored);
+  const pool = lazy.started;
   if (pool) {
     await pool.drain();
     a.summary.data_blobs += pool.dataBlobs;
@@ -145,9 +166,9 @@ class Archiver {
   readonly #dirs = new Semaphore(DIR_CONCURRENCY);
   readonly #progress: ArchiveProgress = { files: 0, dirs: 0, bytes: 0, bytesAdded: 0, currentFile: '' };
 
-  readonly #pool: IngestPool | null;
+  readonly #pool: LazyPool;
 
-  constructor(repo: ArchiverRepo, opts: BackupOptions, pool: IngestPool | null) {
+  constructor(repo: ArchiverRepo, opts: BackupOptions, pool: LazyPool) {
     this.#repo = repo;
     this.#opts = opts;
     this.#pool = pool;
@@ -235,12 +256,13 @@ class Archiver {
     let content: string[] = [];
     let size = 0;
     try {
-      if (this.#pool) {
-        ({ ids: content, size } = await this.#pool.ingest(path, node.size));
+      const pool = this.#pool.get();
+      if (pool) {
+        ({ ids: content, size } = await pool.ingest(path, node.size));
       } else await this.#ingestHere(path, node.size, content, (n) => (size += n));
     } catch (err) {
       // a broken worker or a failed repository write (disk full) ends the backup; an unreadable file does not
-      if (err instanceof IngestFailure || this.#pool?.failed || repositoryErrors.has(err as object)) throw err;
+      if (err instanceof IngestFailure || this.#pool.started?.failed || repositoryErrors.has(err as object)) throw err;
       this.#warn(path, err);
       return null;
     }

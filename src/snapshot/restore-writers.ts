@@ -9,7 +9,7 @@ export class RestoreWriters {
 
   constructor(keys: { encKey: Buffer; macKey: Buffer }, n: number) {
     for (let i = 0; i < Math.max(1, n); i++) {
-      const worker = new Worker(new URL('./restore-worker.js', import.meta.url), { workerData: { encKey: keys.encKey, macKey: keys.macKey } });
+      const worker = new Worker(new URL('./restore-worker.js', import.meta.url), { workerData: { encKey: keys.encKey, macKey: keys.macKey } , resourceLimits: { maxYoungGenerationSizeMb: 4 } });
       const slot = { worker, busy: 0 };
       worker.on('message', (m: { seq: number; results: WriteResult[] }) => {
         slot.busy--;

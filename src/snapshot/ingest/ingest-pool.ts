@@ -34,7 +34,7 @@ interface Slot {
 }
 
 const SMALL_BATCH = 32;
-const WORKER_BUDGET = 24 * 1024 * 1024;
+const WORKER_BUDGET = 16 * 1024 * 1024;
 
 /**
  * Reads and chunks files on worker threads (one per core); each worker names its chunks, asks here which are new,
@@ -66,7 +66,7 @@ export class IngestPool {
       budget: WORKER_BUDGET,
     };
     for (let i = 0; i < Math.max(1, workers); i++) {
-      const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { workerData: setup });
+      const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { workerData: setup , resourceLimits: { maxYoungGenerationSizeMb: 4 } });
       const slot: Slot = { worker, jobs: 0, blobs: 0, chain: Promise.resolve() };
       worker.on('message', (m: FromWorker) => {
         // an error here is the repository's (a failed pack write: disk full...), reported as it is
