@@ -234,3 +234,56 @@ test('restore never writes through a symlink out of the target', async () => {
     await t.cleanup();
   }
 });
+
+test('--one-file-system does not descend into another mounted file system', { skip: isRoot ? false : 'needs root to mount a tmpfs' }, async (t) => {
+  const dir = await tempDir();
+  const mnt = join(dir.path, 'src', 'mounted');
+  try {
+    await mkdir(mnt, { recursive: true });
+    await writeFile(join(dir.path, 'src', 'local.txt'), 'local');
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]);
+    } catch (err) {
+      if (process.env.CI === 'true') throw err;
+      t.skip(`cannot mount a tmpfs here: ${(err as Error).message}`);
+      return;
+    }
+    await writeFile(join(mnt, 'other-fs.txt'), 'elsewhere');
+    const repo = join(dir.path, 'repo');
+    await runCli(['init', '--repo', repo]);
+    assert.equal((await runCli(['backup', '--repo', repo, '-x', join(dir.path, 'src')])).code, 0);
+    const one = (await runCli(['ls', '--repo', repo, 'latest'])).stdout;
+    assert.doesNotMatch(one, /other-fs\.txt/);
+    assert.match(one, /src\/local\.txt/);
+    assert.equal((await runCli(['backup', '--repo', repo, join(dir.path, 'src')])).code, 0);
+    assert.match((await runCli(['ls', '--repo', repo, 'latest'])).stdout, /src\/mounted\/other-fs\.txt/);
+  } finally {
+    try {
+      execFileSync('umount', [mnt]);
+    } catch {
+      // not mounted
+    }
+    await dir.cleanup();
+  }
+});
+
+test('check --read-data-subset reads a share of the packs', async () => {
+  const t = await tempDir();
+  try {
+    const repo = join(t.path, 'repo');
+    await runCli(['init', '--repo', repo]);
+    for (let i = 0; i < 6; i++) {
+      await mkdir(join(t.path, `s${i}`));
+      await writeFile(join(t.path, `s${i}`, 'f.bin'), pseudoRandom(50_000, 100 + i));
+      await runCli(['backup', '--repo', repo, join(t.path, `s${i}`)]);
+    }
+    const all = lastJson((await runCli(['check', '--repo', repo, '--read-data', '--json'])).stdout);
+    const some = lastJson((await runCli(['check', '--repo', repo, '--read-data-subset', '30%', '--json'])).stdout);
+    assert.equal(all.packs_read, all.packs);
+    assert.ok((some.packs_read as number) >= 1 && (some.packs_read as number) < (all.packs as number), `read ${String(some.packs_read)} of ${String(all.packs)}`);
+    const bad = await runCli(['check', '--repo', repo, '--read-data-subset', '150%']);
+    assert.equal(bad.code, 2);
+  } finally {
+    await t.cleanup();
+  }
+});
