@@ -166,7 +166,7 @@ const readBuffers: Buffer[] = [];
  */
 export async function* chunkFile(handle: FileHandle, gear: Uint32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS, alloc: ChunkAllocator = freshBuffer): AsyncGenerator<Buffer> {
   const pl = plan(gear, params);
-  const size = 2 * pl.max;
+  const size = pl.max + Math.min(pl.max, 1024 * 1024); // room for a whole chunk plus a read
   const pooled = readBuffers.findIndex((b) => b.length === size);
   const buf = pooled >= 0 ? readBuffers.splice(pooled, 1)[0]! : Buffer.allocUnsafeSlow(size);
   try {

@@ -36,7 +36,7 @@ function release(n: number): void {
  */
 const free = new Map<number, ArrayBuffer[]>();
 let freeBytes = 0;
-const MAX_FREE = 8 * 1024 * 1024;
+const MAX_FREE = 4 * 1024 * 1024;
 function allocChunk(size: number): Buffer {
   const cls = Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(1, size))));
   const ab = free.get(cls)?.pop();
