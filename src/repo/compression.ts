@@ -16,7 +16,7 @@ export class BlobCompressor {
   constructor(mode: CompressionMode) {
     this.#mode = mode;
     this.#probe.setParameters({ compressionLevel: 1 });
-    this.#main.setParameters({ compressionLevel: mode === 'max' ? 19 : 3 });
+    this.#main.setParameters({ compressionLevel: mode === 'max' ? 19 : 1 });
   }
 
   /** Returns the compressed bytes, or null when the blob should be stored raw. */

@@ -1,4 +1,4 @@
-import { close, open, read } from 'node:fs';
+import { close, closeSync, open, openSync, read, readSync } from 'node:fs';
 
 /**
  * Reads up to `size` bytes of a file into `buf` (or a fresh buffer) with plain callbacks: for many small files this is
@@ -16,6 +16,18 @@ export function readSmall(path: string, size: number, buf: Buffer = Buffer.alloc
       step(0);
     });
   });
+}
+
+/** readSmall with blocking calls, for threads whose job is to read. */
+export function readSmallSync(path: string, size: number, buf: Buffer = Buffer.allocUnsafeSlow(size)): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    let got = 0;
+    for (let n = -1; got < size && n !== 0; got += n) n = readSync(fd, buf, got, size - got, got);
+    return got === size ? buf : buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const HOLE = 64 * 1024;

@@ -29,12 +29,14 @@ interface Slot {
   /** Jobs sent and not yet done, and blobs it was told to store and has not sent yet: the worker keeps the process alive while either is non-zero. */
   jobs: number;
   blobs: number;
+  /** Bytes of the files sent and not yet done: new work goes to the thread with the least. */
+  bytes: number;
   /** Messages are handled one after the other, so a file's blobs are in the packer before its result. */
   chain: Promise<void>;
 }
 
 const SMALL_BATCH = 32;
-const WORKER_BUDGET = 8 * 1024 * 1024;
+const WORKER_BUDGET = 12 * 1024 * 1024;
 
 /**
  * Reads and chunks files on worker threads (one per core); each worker names its chunks, asks here which are new,
@@ -46,6 +48,7 @@ export class IngestPool {
   readonly #jobs = new Map<number, { resolve(r: IngestResult): void; reject(e: unknown): void }>();
   /** Blobs claimed by a verdict and not yet received. */
   readonly #awaiting = new Set<string>();
+  readonly #sizes = new Map<number, number>();
   #drained: (() => void)[] = [];
   #batch: FileJob[] = [];
   #batchScheduled = false;
@@ -67,7 +70,7 @@ export class IngestPool {
     };
     for (let i = 0; i < Math.max(1, workers); i++) {
       const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { workerData: setup , resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-      const slot: Slot = { worker, jobs: 0, blobs: 0, chain: Promise.resolve() };
+      const slot: Slot = { worker, jobs: 0, blobs: 0, bytes: 0, chain: Promise.resolve() };
       worker.on('message', (m: FromWorker) => {
         // an error here is the repository's (a failed pack write: disk full...), reported as it is
         slot.chain = slot.chain.then(() => this.#handle(slot, m)).catch((err: unknown) => this.#fail(err, false));
@@ -126,8 +129,12 @@ export class IngestPool {
   }
 
   #send(jobs: FileJob[]): void {
-    const slot = this.#slots.reduce((a, b) => (b.jobs < a.jobs ? b : a));
+    const slot = this.#slots.reduce((a, b) => (b.bytes < a.bytes ? b : a));
     slot.jobs += jobs.length;
+    for (const j of jobs) {
+      slot.bytes += j.size;
+      this.#sizes.set(j.job, j.size);
+    }
     this.#reref(slot);
     this.#post(slot, { t: 'files', jobs });
   }
@@ -170,6 +177,8 @@ export class IngestPool {
       }
       case 'done': {
         slot.jobs--;
+        slot.bytes -= this.#sizes.get(m.job) ?? 0;
+        this.#sizes.delete(m.job);
         this.#reref(slot);
         const j = this.#jobs.get(m.job);
         this.#jobs.delete(m.job);

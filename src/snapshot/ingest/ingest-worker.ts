@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { InlineEncoder } from '../../repo/blob-encoder.js';
 import { chunkFile } from '../../repo/chunker.js';
-import { readSmall } from '../../util/small-files.js';
+import { readSmallSync } from '../../util/small-files.js';
 import type { FileJob, FromWorker, ToWorker, WorkerSetup } from './protocol.js';
 
 const setup = workerData as WorkerSetup;
@@ -36,7 +36,7 @@ function release(n: number): void {
  */
 const free = new Map<number, ArrayBuffer[]>();
 let freeBytes = 0;
-const MAX_FREE = 4 * 1024 * 1024;
+const MAX_FREE = 16 * 1024 * 1024;
 function allocChunk(size: number): Buffer {
   const cls = Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(1, size))));
   const ab = free.get(cls)?.pop();
@@ -82,7 +82,9 @@ async function ingest(job: FileJob): Promise<void> {
   };
   try {
     if (job.size < setup.chunker.minSize) {
-      const buf = await readSmall(job.path, job.size, allocChunk(job.size));
+      // synchronous on purpose: this thread exists to read, and a thread-pool round trip per call costs more than
+      // the call itself for a small file in the page cache (each worker is one reader, like restic's file readers)
+      const buf = readSmallSync(job.path, job.size, allocChunk(job.size));
       if (buf.length > 0) await take(buf);
     } else {
       const fh = await open(job.path, 'r');
