@@ -8,27 +8,16 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockedError } from '../util/errors.js';
 import { Secret } from '../util/secret.js';
-import { LocalStorage } from '../storage/local/local-storage.js';
-import { newMasterKey } from './crypto.js';
 import { objectId } from './ids.js';
-import { sealJson } from './json-object.js';
-import { makeKeyFile } from './keys.js';
 import { Lock, STALE_AFTER_MS, isStale, listLocks, withLock, type LockFile } from './lock.js';
-import { Repository, type RepoConfig } from './repository.js';
+import type { Repository } from './repository.js';
+import { fastRepository } from './testing.js';
 
 const PASSWORD = new Secret('lock test');
 const MIN = 60 * 1000;
 
-/** A repository laid out like Repository.init does, with cheap scrypt parameters so opening is fast. */
-async function fastRepo(dir: string): Promise<Repository> {
-  const storage = new LocalStorage(dir);
-  const master = newMasterKey();
-  const key = await makeKeyFile(master, PASSWORD, { N: 1024, r: 8, p: 1 });
-  await storage.put(`keys/${key.id}`, key.bytes);
-  const config: RepoConfig = { version: 1, id: randomBytes(32).toString('hex'), created: new Date().toISOString(), chunker: { min: 524288, avg: 1048576, max: 8388608 }, compression: 'auto' };
-  await storage.put('config', sealJson(master.encKey, config));
-  return Repository.open(storage, PASSWORD);
-}
+/** A repository with cheap scrypt parameters, opened again as a user would. */
+const fastRepo = (dir: string): Promise<Repository> => fastRepository(dir, PASSWORD);
 
 /** A pid that certainly ran on this host and no longer runs (its process has exited and been reaped). */
 let dead: number | undefined;

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createCipheriv, randomBytes } from 'node:crypto';
+import { createHash, createCipheriv } from 'node:crypto';
 import { mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +9,10 @@ import { Secret } from '../util/secret.js';
 import { LocalStorage } from '../storage/local/local-storage.js';
 import { blobId, masterKeyBytes, newMasterKey } from './crypto.js';
 import { packPath } from './ids.js';
-import { openJson, sealJson } from './json-object.js';
+import { openJson } from './json-object.js';
 import { makeKeyFile, tryUnwrap } from './keys.js';
 import { Repository, type RepoConfig } from './repository.js';
+import { fastRepository } from './testing.js';
 
 const PASSWORD = new Secret('repository test password');
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -74,19 +75,8 @@ async function flipByte(path: string, at: number): Promise<void> {
 
 const openRepo = async (dir: string, pw = PASSWORD): Promise<Repository> => track(await Repository.open(new LocalStorage(dir), pw));
 
-/**
- * A repository laid out like Repository.init does (format §2-§4), but with a key file using small scrypt
- * parameters so that every open costs milliseconds (init always uses the 100+ ms default).
- */
-async function fastRepo(dir: string, pw = PASSWORD): Promise<Repository> {
-  const storage = new LocalStorage(dir);
-  const master = newMasterKey();
-  const key = await makeKeyFile(master, pw, { N: 1024, r: 8, p: 1 });
-  await storage.put(`keys/${key.id}`, key.bytes);
-  const config: RepoConfig = { version: 1, id: randomBytes(32).toString('hex'), created: new Date().toISOString(), chunker: { min: 524288, avg: 1048576, max: 8388608 }, compression: 'auto' };
-  await storage.put('config', sealJson(master.encKey, config));
-  return openRepo(dir, pw);
-}
+/** A repository with cheap scrypt parameters, opened again as a user would. */
+const fastRepo = (dir: string, pw = PASSWORD): Promise<Repository> => fastRepository(dir, pw);
 
 describe('Repository.init / open', () => {
   let dir: string;

@@ -8,7 +8,7 @@ import { BOX_OVERHEAD, blobId, newMasterKey, open as openBox, type MasterKey } f
 import { objectId, objectPath, packPath, shortId, type BlobType, type JsonKind } from './ids.js';
 import { HEADER_PROBE, parsePackHeader, type PackedBlob } from './pack.js';
 import { decodeIndex, encodeIndex, MasterIndex, type BlobLocation, type IndexFileJson, type PackEntry } from './index-file.js';
-import { makeKeyFile, parseKeyFile, unlockWithPassword, type KeyFile } from './keys.js';
+import { makeKeyFile, parseKeyFile, unlockWithPassword, type KdfParams, type KeyFile } from './keys.js';
 import { openJson, sealJson } from './json-object.js';
 import { Packer } from './packer.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -73,7 +73,7 @@ export class Repository implements BlobSaver, BlobLoader {
   }
 
   /** Creates a repository in an empty location. */
-  static async init(storage: Storage, password: Secret, options: { compression?: CompressionMode } = {}): Promise<Repository> {
+  static async init(storage: Storage, password: Secret, options: { compression?: CompressionMode; kdf?: KdfParams } = {}): Promise<Repository> {
     if (await exists(storage, 'config')) throw new UserError(`repository ${storage.properties().location} already exists (config found)`);
     // Key files without a config are left by an init that died before its last write: nothing can have been
     // encrypted with the master keys they wrap (every command needs the config), so they are safe to remove.
@@ -88,7 +88,7 @@ export class Repository implements BlobSaver, BlobLoader {
       chunker: { min: DEFAULT_CHUNKER_PARAMS.minSize, avg: DEFAULT_CHUNKER_PARAMS.avgSize, max: DEFAULT_CHUNKER_PARAMS.maxSize },
       compression: options.compression ?? 'auto',
     };
-    const key = await makeKeyFile(master, password);
+    const key = await makeKeyFile(master, password, options.kdf);
     await storage.put(objectPath('keys', key.id), key.bytes);
     await storage.put('config', sealJson(master.encKey, config));
     return new Repository(storage, config, master, key.id);

@@ -4,28 +4,17 @@ import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, mkdtemp, open, readdir, readlink, rm, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalStorage } from '../storage/local/local-storage.js';
 import { Secret } from '../util/secret.js';
 import { chunkFile } from '../repo/chunker.js';
-import { newMasterKey } from '../repo/crypto.js';
-import { sealJson } from '../repo/json-object.js';
-import { makeKeyFile } from '../repo/keys.js';
-import { Repository, type BlobLoader, type RepoConfig } from '../repo/repository.js';
+import type { BlobLoader, Repository } from '../repo/repository.js';
 import { saveTree, type NodeType, type TreeNode } from '../repo/tree.js';
 import { diffLive, diffTrees, sameTime, type Change, type LiveDiffOptions } from './diff.js';
+import { fastRepository } from '../repo/testing.js';
 
 const PASSWORD = new Secret('diff test');
 
-/** A repository laid out like Repository.init does, with cheap scrypt parameters so opening is fast. */
-async function fastRepo(dir: string): Promise<Repository> {
-  const storage = new LocalStorage(dir);
-  const master = newMasterKey();
-  const key = await makeKeyFile(master, PASSWORD, { N: 1024, r: 8, p: 1 });
-  await storage.put(`keys/${key.id}`, key.bytes);
-  const config: RepoConfig = { version: 1, id: randomBytes(32).toString('hex'), created: new Date().toISOString(), chunker: { min: 524288, avg: 1048576, max: 8388608 }, compression: 'auto' };
-  await storage.put('config', sealJson(master.encKey, config));
-  return Repository.open(storage, PASSWORD);
-}
+/** A repository with cheap scrypt parameters, opened again as a user would. */
+const fastRepo = (dir: string): Promise<Repository> => fastRepository(dir, PASSWORD);
 
 /** Records which blobs were loaded. */
 class CountingLoader implements BlobLoader {
