@@ -129,6 +129,13 @@ export class IngestPool {
   }
 
   #send(jobs: FileJob[]): void {
+    if (this.#failure !== undefined || this.#slots.length === 0) {
+      // failed or closed while these waited for their batch: they fail with the pool's error
+      const err = this.#failure ?? new IngestFailure('the ingest threads were stopped');
+      for (const j of jobs) this.#jobs.get(j.job)?.reject(err);
+      for (const j of jobs) this.#jobs.delete(j.job);
+      return;
+    }
     const slot = this.#slots.reduce((a, b) => (b.bytes < a.bytes ? b : a));
     slot.jobs += jobs.length;
     for (const j of jobs) {
