@@ -6,6 +6,7 @@ export class RestoreWriters {
   readonly #workers: { worker: Worker; busy: number }[] = [];
   readonly #pending = new Map<number, { resolve(r: WriteResult[]): void; reject(e: unknown): void }>();
   #seq = 0;
+  #failure: unknown;
 
   constructor(keys: { encKey: Buffer; macKey: Buffer }, n: number) {
     for (let i = 0; i < Math.max(1, n); i++) {
@@ -19,6 +20,7 @@ export class RestoreWriters {
         p?.resolve(m.results);
       });
       worker.on('error', (err) => {
+        this.#failure ??= err;
         for (const p of this.#pending.values()) p.reject(err);
         this.#pending.clear();
       });
@@ -29,6 +31,7 @@ export class RestoreWriters {
 
   /** Decodes the blobs (boxes inside `bytes`, which is moved to the thread) and writes their files. */
   write(bytes: Buffer, items: WriteItem[]): Promise<WriteResult[]> {
+    if (this.#failure !== undefined || this.#workers.length === 0) return Promise.reject(this.#failure ?? new Error('the restore writer threads were stopped'));
     const slot = this.#workers.reduce((a, b) => (b.busy < a.busy ? b : a));
     const seq = this.#seq++;
     if (slot.busy++ === 0) slot.worker.ref();
