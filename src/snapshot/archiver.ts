@@ -219,22 +219,29 @@ class Archiver {
       this.#warn(path, err);
       return null;
     }
-    const children = await Promise.all(
-      names.map(async (name) => {
-        const child = join(path, name);
-        if (this.#opts.excluder?.(child)) return null;
-        let st: BigIntStats;
-        try {
-          // synchronous on purpose: ~3x cheaper than a thread-pool round trip for metadata the kernel has cached
-          st = lstatSync(child, { bigint: true });
-        } catch (err) {
-          this.#warn(child, err);
-          return null;
-        }
-        if (this.#opts.oneFileSystem && st.isDirectory() && st.dev !== rootDev) return null;
-        return this.saveEntry(child, name, st, prevNodes.get(name), rootDev);
-      }),
-    );
+    // Files of this folder are all started at once (the ingest threads batch them); sub-folders are walked one
+    // after the other, so only the folders on the current path hold their entries in memory, not the whole tree.
+    const slots: Promise<TreeNode | null>[] = [];
+    const folders: { at: number; child: string; name: string; st: BigIntStats }[] = [];
+    for (const name of names) {
+      const child = join(path, name);
+      if (this.#opts.excluder?.(child)) continue;
+      let st: BigIntStats;
+      try {
+        // synchronous on purpose: ~3x cheaper than a thread-pool round trip for metadata the kernel has cached
+        st = lstatSync(child, { bigint: true });
+      } catch (err) {
+        this.#warn(child, err);
+        continue;
+      }
+      if (st.isDirectory()) {
+        if (this.#opts.oneFileSystem && st.dev !== rootDev) continue;
+        folders.push({ at: slots.length, child, name, st });
+        slots.push(Promise.resolve(null)); // filled below
+      } else slots.push(this.saveEntry(child, name, st, prevNodes.get(name), rootDev));
+    }
+    for (const f of folders) slots[f.at] = Promise.resolve(await this.saveEntry(f.child, f.name, f.st, prevNodes.get(f.name), rootDev));
+    const children = await Promise.all(slots);
     const saved = await saveTree(this.#repo, children.filter((c): c is TreeNode => c !== null));
     this.countTree(saved.known, saved.stored);
     node.subtree = saved.id;
