@@ -1,4 +1,5 @@
-import { Compressor, decompress as zstdDecompress } from 'zstd-napi';
+import { decompress as zstdDecompress } from 'zstd-napi';
+import binding from 'zstd-napi/binding.js';
 
 /** Compression policy of a repository (format §5.2). */
 export type CompressionMode = 'off' | 'auto' | 'max';
@@ -7,27 +8,35 @@ const PROBE_BYTES = 64 * 1024;
 const PROBE_MIN_SAVING = 0.1;
 const KEEP_MIN_SAVING = 0.02;
 
-/** Decides per blob whether zstd pays and compresses it. One instance per thread (it holds zstd contexts). */
+/**
+ * Decides per blob whether zstd pays and compresses it into a buffer it reuses (no allocation per blob: at 1 MiB a
+ * blob, fresh output buffers are what fills a backup thread's memory). One instance per thread.
+ */
 export class BlobCompressor {
   readonly #mode: CompressionMode;
-  readonly #probe = new Compressor();
-  readonly #main = new Compressor();
+  readonly #level: number;
+  readonly #cctx = new binding.CCtx();
+  #out = Buffer.alloc(0);
 
   constructor(mode: CompressionMode) {
     this.#mode = mode;
-    this.#probe.setParameters({ compressionLevel: 1 });
-    this.#main.setParameters({ compressionLevel: mode === 'max' ? 19 : 1 });
+    this.#level = mode === 'max' ? 19 : 1;
   }
 
-  /** Returns the compressed bytes, or null when the blob should be stored raw. */
+  /**
+   * The compressed bytes, or null when the blob should be stored raw. The result is a view into this compressor's
+   * buffer: valid until its next call.
+   */
   compress(plain: Uint8Array): Buffer | null {
     if (this.#mode === 'off' || plain.length < 64) return null;
+    const bound = binding.compressBound(plain.length);
+    if (this.#out.length < bound) this.#out = Buffer.allocUnsafeSlow(Math.max(bound, 64 * 1024));
     if (this.#mode === 'auto' && plain.length > PROBE_BYTES) {
-      const probe = this.#probe.compress(plain.subarray(0, PROBE_BYTES));
-      if (probe.length > PROBE_BYTES * (1 - PROBE_MIN_SAVING)) return null;
+      const n = this.#cctx.compress(this.#out, plain.subarray(0, PROBE_BYTES), 1);
+      if (n > PROBE_BYTES * (1 - PROBE_MIN_SAVING)) return null;
     }
-    const out = this.#main.compress(plain);
-    return out.length <= plain.length * (1 - KEEP_MIN_SAVING) ? out : null;
+    const n = this.#cctx.compress(this.#out, plain, this.#level);
+    return n <= plain.length * (1 - KEEP_MIN_SAVING) ? this.#out.subarray(0, n) : null;
   }
 }
 
