@@ -3,7 +3,7 @@ import { IntegrityError, NoRepositoryError, NotFoundError, UserError } from '../
 import type { Secret } from '../util/secret.js';
 import type { Storage } from '../storage/storage.js';
 import { decompress, type CompressionMode } from './compression.js';
-import { InlineEncoder, WorkerEncoder, type BlobEncoder } from './blob-encoder.js';
+import { BlobEncoder } from './blob-encoder.js';
 import { BOX_OVERHEAD, blobId, newMasterKey, open as openBox, type MasterKey } from './crypto.js';
 import { objectId, objectPath, packPath, shortId, type BlobType, type JsonKind } from './ids.js';
 import { HEADER_PROBE, parsePackHeader, type PackedBlob } from './pack.js';
@@ -12,7 +12,6 @@ import { makeKeyFile, parseKeyFile, unlockWithPassword, type KdfParams, type Key
 import { openJson, sealJson } from './json-object.js';
 import { Packer } from './packer.js';
 import { mapLimit } from '../util/concurrency.js';
-import { workerCount } from '../util/threads.js';
 import { DEFAULT_CHUNKER_PARAMS, gearTable, type ChunkerParams } from './chunker.js';
 
 /** The repository config object (format §4.2). */
@@ -54,8 +53,7 @@ export class Repository implements BlobSaver, BlobLoader {
   readonly index = new MasterIndex();
   readonly chunkerParams: ChunkerParams;
   readonly gear: Uint32Array;
-  readonly #inline: InlineEncoder;
-  #workers: WorkerEncoder | undefined;
+  readonly #encoder: BlobEncoder;
   readonly #pending = new Set<string>();
   readonly #unindexed: PackEntry[] = [];
   readonly #treeCache = new Map<string, Buffer>();
@@ -69,7 +67,7 @@ export class Repository implements BlobSaver, BlobLoader {
     this.keyId = keyId;
     this.chunkerParams = { minSize: config.chunker.min, avgSize: config.chunker.avg, maxSize: config.chunker.max };
     this.gear = gearTable(key.chunkerSeed);
-    this.#inline = new InlineEncoder(key.encKey, config.compression);
+    this.#encoder = new BlobEncoder(key.encKey, config.compression);
   }
 
   /** Creates a repository in an empty location. */
@@ -280,13 +278,13 @@ export class Repository implements BlobSaver, BlobLoader {
     return blobId(this.key.macKey, plain);
   }
 
-  /** Stores a blob unless the repository (or this session) already has it. Takes ownership of `plain` (see BlobEncoder). */
+  /** Stores a blob unless the repository (or this session) already has it. */
   async saveBlob(type: BlobType, plain: Buffer, knownId?: string): Promise<SaveResult> {
     const id = knownId ?? blobId(this.key.macKey, plain);
     if (this.hasBlob(id)) return { id, known: true, stored: 0 };
     this.#pending.add(id);
     const rawLength = plain.length;
-    const { box, compressed } = await (type === 'tree' ? this.#inline : this.#encoder()).encode(plain);
+    const { box, compressed } = this.#encoder.encode(plain);
     await this.#ensurePacker().add(type, id, box, rawLength, compressed);
     return { id, known: false, stored: box.length };
   }
@@ -325,13 +323,6 @@ export class Repository implements BlobSaver, BlobLoader {
   async flushPacks(): Promise<PackEntry[]> {
     if (this.#packer) await this.#packer.flush();
     return this.#unindexed.splice(0);
-  }
-
-  /** Worker threads for data blobs, started on the first one (SAFEPOINT_WORKERS=0 keeps everything inline). */
-  #encoder(): BlobEncoder {
-    const n = workerCount();
-    if (n === 0) return this.#inline;
-    return (this.#workers ??= new WorkerEncoder(this.key.encKey, this.config.compression, n));
   }
 
   #ensurePacker(): Packer {
@@ -395,8 +386,6 @@ export class Repository implements BlobSaver, BlobLoader {
   }
 
   async close(): Promise<void> {
-    await this.#workers?.close();
-    this.#workers = undefined;
     await this.storage.close();
   }
 }

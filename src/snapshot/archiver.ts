@@ -6,10 +6,10 @@ import type { BigIntStats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { hostname, userInfo } from 'node:os';
 import { chunkFile } from '../repo/chunker.js';
-import type { BlobLoader, BlobSaver, SaveResult } from '../repo/repository.js';
+import type { BlobLoader, BlobSaver } from '../repo/repository.js';
 import type { BackupType, Snapshot, SnapshotSummary } from '../repo/snapshot.js';
 import { loadTree, saveTree, type NodeType, type TreeNode } from '../repo/tree.js';
-import { Semaphore } from '../util/concurrency.js';
+import { mapLimit, Semaphore } from '../util/concurrency.js';
 import { UserError, errorMessage, isErrno } from '../util/errors.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
@@ -58,8 +58,9 @@ export interface BackupResult {
 const FILE_CONCURRENCY = 8;
 /** Files that go through the chunker each hold a 16 MiB read buffer: few at a time keep memory low and still feed every core. */
 const LARGE_FILE_CONCURRENCY = 2;
+/** Sub-folders of one folder walked at once. */
+const SUBFOLDER_CONCURRENCY = 2;
 const DIR_CONCURRENCY = 16;
-const CHUNKS_IN_FLIGHT = 4;
 /** Errors raised by the repository (not by reading a source file): they end the backup. */
 const repositoryErrors = new WeakSet<object>();
 
@@ -219,8 +220,8 @@ class Archiver {
       this.#warn(path, err);
       return null;
     }
-    // Files of this folder are all started at once (the ingest threads batch them); sub-folders are walked one
-    // after the other, so only the folders on the current path hold their entries in memory, not the whole tree.
+    // Files of this folder are all started at once (the ingest threads batch them); a few sub-folders are walked at
+    // a time, so the folders in memory are those on a few paths, not the whole tree.
     const slots: Promise<TreeNode | null>[] = [];
     const folders: { at: number; child: string; name: string; st: BigIntStats }[] = [];
     for (const name of names) {
@@ -240,7 +241,9 @@ class Archiver {
         slots.push(Promise.resolve(null)); // filled below
       } else slots.push(this.saveEntry(child, name, st, prevNodes.get(name), rootDev));
     }
-    for (const f of folders) slots[f.at] = Promise.resolve(await this.saveEntry(f.child, f.name, f.st, prevNodes.get(f.name), rootDev));
+    await mapLimit(folders, SUBFOLDER_CONCURRENCY, async (f) => {
+      slots[f.at] = Promise.resolve(await this.saveEntry(f.child, f.name, f.st, prevNodes.get(f.name), rootDev));
+    });
     const children = await Promise.all(slots);
     const saved = await saveTree(this.#repo, children.filter((c): c is TreeNode => c !== null));
     this.countTree(saved.known, saved.stored);
@@ -281,36 +284,23 @@ class Archiver {
     return node;
   }
 
-  /** Without workers: read, chunk and save on this thread. */
+  /** Without ingest threads (SAFEPOINT_WORKERS=0): read, chunk and save on this thread. */
   async #ingestHere(path: string, fileSize: number, content: string[], addSize: (n: number) => void): Promise<void> {
     const s = this.summary;
     const large = fileSize >= this.#repo.chunkerParams.minSize;
     await (large ? this.#largeFiles : this.#files).run(async () => {
-      // a few chunks of one file in flight, so a single large file keeps every encoder thread busy
-      const inFlight: Promise<SaveResult>[] = [];
-      const settle = async (): Promise<void> => {
-        const r = await inFlight.shift()!;
+      for await (const chunk of this.#chunks(path, fileSize)) {
+        addSize(chunk.length);
+        const r = await this.#repo.saveBlob('data', chunk).catch((err: unknown) => {
+          if (err instanceof Object) repositoryErrors.add(err);
+          throw err;
+        });
         content.push(r.id);
         if (!r.known) {
           s.data_blobs++;
           s.data_added += r.stored;
           this.#progress.bytesAdded += r.stored;
         }
-      };
-      try {
-        for await (const chunk of this.#chunks(path, fileSize)) {
-          addSize(chunk.length);
-          inFlight.push(
-            this.#repo.saveBlob('data', chunk).catch((err: unknown) => {
-              if (err instanceof Object) repositoryErrors.add(err);
-              throw err;
-            }),
-          );
-          if (inFlight.length >= CHUNKS_IN_FLIGHT) await settle();
-        }
-        while (inFlight.length > 0) await settle();
-      } finally {
-        await Promise.allSettled(inFlight);
       }
     });
   }

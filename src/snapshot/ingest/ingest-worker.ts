@@ -5,14 +5,14 @@
 import { createHmac } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { InlineEncoder } from '../../repo/blob-encoder.js';
+import { BlobEncoder } from '../../repo/blob-encoder.js';
 import { chunkFile } from '../../repo/chunker.js';
 import { readSmallSync } from '../../util/small-files.js';
 import type { FileJob, FromWorker, ToWorker, WorkerSetup } from './protocol.js';
 
 const setup = workerData as WorkerSetup;
 const macKey = Buffer.from(setup.macKey);
-const encoder = new InlineEncoder(Buffer.from(setup.encKey), setup.compression);
+const encoder = new BlobEncoder(Buffer.from(setup.encKey), setup.compression);
 const port = parentPort!;
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 
@@ -149,7 +149,7 @@ port.on('message', (m: ToWorker) => {
         const w = waiting.get(s);
         if (!w) continue;
         waiting.delete(s);
-        const { box, compressed } = encoder.encodeSync(w.chunk);
+        const { box, compressed } = encoder.encode(w.chunk);
         items.push({ id: w.id, box: box.buffer as ArrayBuffer, rawLength: w.chunk.length, compressed });
         recycle(w.chunk);
       }
