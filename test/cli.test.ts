@@ -188,7 +188,22 @@ test('diff --live spots files changed on disk, even with size and mtime preserve
 test('--help lists the commands; --version prints the version', async () => {
   const h = await runCli(['--help']);
   assert.equal(h.code, 0);
-  for (const c of ['init', 'backup', 'restore', 'snapshots', 'ls', 'diff', 'check', 'forget', 'prune', 'key', 'unlock', 'stats', 'demo']) assert.match(h.stdout, new RegExp(`\\n  ${c}\\b`));
+  for (const c of ['init', 'backup', 'restore', 'snapshots', 'ls', 'diff', 'check', 'forget', 'prune', 'key', 'unlock', 'stats', 'repair', 'storage', 'demo']) assert.match(h.stdout, new RegExp(`\\n  ${c}\\b`));
   const v = await runCli(['--version']);
   assert.match(v.stdout, /^\d+\.\d+\.\d+/);
+});
+
+test('storage validate runs the storage checks against a target', async () => {
+  const t = await tempDir();
+  try {
+    const r = await runCli(['storage', 'validate', join(t.path, 'target'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const checks = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { message_type: string; status: string });
+    assert.ok(checks.length >= 8);
+    assert.ok(checks.every((c) => c.message_type === 'check' && c.status === 'pass'));
+    const { readdir } = await import('node:fs/promises');
+    assert.deepEqual((await readdir(join(t.path, 'target'))).filter((n) => !n.startsWith('validate-')), []);
+  } finally {
+    await t.cleanup();
+  }
 });

@@ -10,6 +10,7 @@ import { registerCheck, registerRepair } from './check.js';
 import { registerForget } from './forget.js';
 import { registerKey } from './key.js';
 import { registerDemo } from './demo.js';
+import { registerStorage } from './storage.js';
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerRepair(program, ctx);
   registerForget(program, ctx);
   registerKey(program, ctx);
+  registerStorage(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;
