@@ -205,6 +205,23 @@ describe('Lock (format §9)', () => {
     }
     assert.deepEqual(unhandled, []);
   });
+
+  it('after a failed refresh, index and snapshot writes are refused (nothing is recorded under a lost lock)', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const lock = await Lock.acquire(repo, 'backup', false);
+    await rm(join(dir, 'locks'), { recursive: true });
+    await writeFile(join(dir, 'locks'), 'not a folder');
+    try {
+      t.mock.timers.tick(5 * MIN);
+      await sleep(200);
+      await assert.rejects(repo.saveJson('snapshots', { x: 1 }), LockedError);
+      await assert.rejects(repo.saveJson('index', { x: 1 }), LockedError);
+    } finally {
+      await lock.release().catch(() => undefined);
+      await rm(join(dir, 'locks'), { force: true });
+    }
+    assert.equal(repo.lockGuard, undefined, 'released: the guard is gone');
+  });
 });
 
 describe('isStale', () => {

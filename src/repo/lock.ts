@@ -94,7 +94,7 @@ export class Lock {
   /** Throws when the lock can no longer be trusted: a refresh failed, or it has not been refreshed for too long. */
   #check(): void {
     if (this.#refreshError !== undefined) throw new LockedError(`the repository lock could not be refreshed (${errorMessage(this.#refreshError)}): stopping before recording anything`);
-    if (Date.now() - this.#refreshedAt > STALE_AFTER_MS - 60_000) throw new LockedError('the repository lock went stale (this process was suspended too long): stopping before recording anything; run the command again');
+    if (this.#id !== null && Date.now() - this.#refreshedAt > STALE_AFTER_MS - 60_000) throw new LockedError('the repository lock went stale (this process was suspended too long): stopping before recording anything; run the command again');
   }
 
   /** Writes a fresh lock file, then removes the previous one. A failure is kept and raised by release(). */
