@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { IntegrityError } from '../util/errors.js';
 
 /** The repository's secret material (format §3). */
@@ -75,8 +75,4 @@ export function open(key: Buffer, box: Uint8Array, what = 'object'): Buffer {
 /** Blob id: HMAC-SHA-256 of the plaintext under the MAC key (format §5). */
 export function blobId(macKey: Buffer, plaintext: Uint8Array): string {
   return createHmac('sha256', macKey).update(plaintext).digest('hex');
-}
-
-export function sameId(a: string, b: string): boolean {
-  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }

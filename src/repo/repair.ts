@@ -2,7 +2,7 @@ import type { PackEntry } from './index-file.js';
 import type { Repository } from './repository.js';
 import { mapLimit } from '../util/concurrency.js';
 import { errorMessage } from '../util/errors.js';
-import { shortId } from './ids.js';
+import { isId, shortId } from './ids.js';
 
 export interface RepairIndexResult {
   readonly packs: number;
@@ -23,7 +23,7 @@ export async function repairIndex(repo: Repository, onProgress?: (done: number, 
   const packs: { id: string; size: number }[] = [];
   for await (const o of repo.storage.list('data/')) {
     const id = o.name.slice(o.name.lastIndexOf('/') + 1);
-    if (/^[0-9a-f]{64}$/.test(id)) packs.push({ id, size: o.size });
+    if (isId(id)) packs.push({ id, size: o.size });
   }
   const unreadable: string[] = [];
   let done = 0;

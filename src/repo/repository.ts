@@ -4,8 +4,8 @@ import type { Secret } from '../util/secret.js';
 import type { Storage } from '../storage/storage.js';
 import { decompress, type CompressionMode } from './compression.js';
 import { BlobEncoder } from './blob-encoder.js';
-import { BOX_OVERHEAD, blobId, newMasterKey, open as openBox, type MasterKey } from './crypto.js';
-import { objectId, objectPath, packPath, shortId, type BlobType, type JsonKind } from './ids.js';
+import { blobId, newMasterKey, open as openBox, type MasterKey } from './crypto.js';
+import { isId, objectId, objectPath, packPath, shortId, type BlobType, type JsonKind } from './ids.js';
 import { HEADER_PROBE, parsePackHeader, type PackedBlob } from './pack.js';
 import { decodeIndex, encodeIndex, MasterIndex, type BlobLocation, type IndexFileJson, type PackEntry } from './index-file.js';
 import { makeKeyFile, parseKeyFile, unlockWithPassword, type KdfParams, type KeyFile } from './keys.js';
@@ -149,7 +149,7 @@ export class Repository implements BlobSaver, BlobLoader {
   async *listIds(kind: JsonKind | 'data'): AsyncIterable<string> {
     for await (const o of this.storage.list(`${kind}/`)) {
       const name = o.name.slice(o.name.lastIndexOf('/') + 1);
-      if (/^[0-9a-f]{64}$/.test(name)) yield name;
+      if (isId(name)) yield name;
     }
   }
 
@@ -226,7 +226,7 @@ export class Repository implements BlobSaver, BlobLoader {
     const missing: { id: string; size: number }[] = [];
     for await (const o of this.storage.list('data/')) {
       const id = o.name.slice(o.name.lastIndexOf('/') + 1);
-      if (/^[0-9a-f]{64}$/.test(id) && !this.index.pack(id)) missing.push({ id, size: o.size });
+      if (isId(id) && !this.index.pack(id)) missing.push({ id, size: o.size });
     }
     const out = await mapLimit(missing, 8, async ({ id, size }): Promise<PackEntry | null> => {
       try {
@@ -378,11 +378,6 @@ export class Repository implements BlobSaver, BlobLoader {
   #cacheTree(id: string, plain: Buffer): void {
     if (this.#treeCache.size >= 4096) this.#treeCache.delete(this.#treeCache.keys().next().value as string);
     this.#treeCache.set(id, plain);
-  }
-
-  /** Stored size of a blob box for a plaintext of n bytes. */
-  static boxSize(n: number): number {
-    return n + BOX_OVERHEAD;
   }
 
   async close(): Promise<void> {
