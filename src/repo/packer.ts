@@ -2,6 +2,7 @@ import type { BlobType } from './ids.js';
 import { packPath } from './ids.js';
 import type { PackEntry } from './index-file.js';
 import { PackBuilder } from './pack.js';
+import { collectNow } from '../util/gc.js';
 
 /** Where finished packs go: the repository writes them and records them in the index. */
 export interface PackSink {
@@ -64,6 +65,12 @@ export class Packer {
     const p: Promise<void> = this.#sink
       .writePack(id, packPath(id), parts)
       .then(() => this.#sink.packWritten({ id, type: b.type, blobs }))
+      .then(() => {
+        // the pack's boxes (16 MiB) are garbage now; V8 would free them only at its next collection, which it
+        // schedules by JS allocations, not by buffer bytes: ask for one (measured: peak RSS of a backup -15 %)
+        parts.length = 0;
+        collectNow();
+      })
       .catch((err: unknown) => {
         this.#failure ??= err;
       })
