@@ -390,7 +390,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
           } catch {
             bytes = null; // each blob below falls back to its other copies
           }
-          const small: WriteItem[] = [];
+          const batch: WriteItem[] = [];
           for (const b of range.blobs) {
             // files made of this one blob go to a writer thread, which decodes the blob itself
             if (writers && bytes) {
@@ -399,17 +399,17 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
               const live = b.targets.filter((t) => !t.job.failed);
               const files = live.filter((t) => t.job.e.node.content?.length === 1 && t.job.e.node.size <= SMALL_FILE && t.job.handle === undefined);
               const chunks = live.filter((t) => !files.includes(t));
-              const writes: ChunkWrite[] = [];
+              const chunkWrites: ChunkWrite[] = [];
               for (const t of chunks) {
                 try {
                   const fh = await (t.job.handle ??= create(t.job.path));
                   jobsByRel.set(t.job.e.rel, t.job);
-                  writes.push({ rel: t.job.e.rel, fd: fh.fd, offset: t.offset });
+                  chunkWrites.push({ rel: t.job.e.rel, fd: fh.fd, offset: t.offset });
                 } catch (err) {
                   pending.push(abandon(t.job, err));
                 }
               }
-              small.push({ id: b.id, at: b.loc.offset - range.start, length: b.loc.length, compressed: b.loc.compressed, rawLength: b.loc.rawLength, files: files.map((t) => smallFile(t.job)), writes });
+              batch.push({ id: b.id, at: b.loc.offset - range.start, length: b.loc.length, compressed: b.loc.compressed, rawLength: b.loc.rawLength, files: files.map((t) => smallFile(t.job)), writes: chunkWrites });
               for (const t of files) t.job.remaining = -1; // handed over
               continue;
             }
@@ -443,7 +443,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
               );
             }
           }
-          if (small.length > 0 && bytes) pending.push(handOver(bytes, small)); // the range moves to the thread
+          if (batch.length > 0 && bytes) pending.push(handOver(bytes, batch)); // the range moves to the thread
         }
         await Promise.all(pending);
       }),

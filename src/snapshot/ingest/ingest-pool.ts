@@ -143,11 +143,7 @@ export class IngestPool {
       this.#sizes.set(j.job, j.size);
     }
     this.#reref(slot);
-    this.#post(slot, { t: 'files', jobs });
-  }
-
-  #post(slot: Slot, m: ToWorker): void {
-    slot.worker.postMessage(m);
+    post(slot, { t: 'files', jobs });
   }
 
   async #handle(slot: Slot, m: FromWorker): Promise<void> {
@@ -163,7 +159,7 @@ export class IngestPool {
         }
         slot.blobs += store.length;
         this.#reref(slot);
-        this.#post(slot, { t: 'verdict', store, drop });
+        post(slot, { t: 'verdict', store, drop });
         break;
       }
       case 'blobs': {
@@ -178,7 +174,7 @@ export class IngestPool {
         }
         slot.blobs -= m.items.length;
         this.#reref(slot);
-        this.#post(slot, { t: 'ack', bytes });
+        post(slot, { t: 'ack', bytes });
         this.#wake();
         break;
       }
@@ -216,4 +212,8 @@ export class IngestPool {
     this.#jobs.clear();
     this.#wake();
   }
+}
+
+function post(slot: Slot, m: ToWorker): void {
+  slot.worker.postMessage(m);
 }
