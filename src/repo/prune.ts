@@ -34,9 +34,10 @@ const SMALL_PACK = 1024 * 1024;
  */
 export async function prune(repo: Repository, o: PruneOptions = {}): Promise<PrunePlan> {
   const maxUnused = o.maxUnused ?? 0.05;
-  const { files, damaged } = await repo.loadIndexFiles();
+  const read = await repo.loadIndexFiles();
+  const { files, damaged } = read;
   if (damaged.length > 0) throw new IntegrityError(`index ${shortId(damaged[0]!.id)} is damaged: run \`safepoint repair index\` before prune`);
-  await repo.loadIndex({ force: true });
+  await repo.loadIndex({ force: true, from: read });
 
   // 1. mark every blob reachable from a snapshot
   const used = new Set<string>();

@@ -32,6 +32,12 @@ export interface SaveResult {
   readonly stored: number;
 }
 
+/** The index files of a repository as read: the readable ones and the damaged ones. */
+export interface IndexFiles {
+  files: { id: string; json: IndexFileJson }[];
+  damaged: { id: string; error: string }[];
+}
+
 /** What the archiver needs. */
 export interface BlobSaver {
   saveBlob(type: BlobType, plain: Buffer): Promise<SaveResult>;
@@ -188,10 +194,13 @@ export class Repository implements BlobSaver, BlobLoader {
 
   // ---- index --------------------------------------------------------------------------------
 
-  /** Loads every index file (once). Index files superseded by another are skipped. */
-  async loadIndex(options: { force?: boolean; onWarning?: (message: string) => void } = {}): Promise<void> {
+  /**
+   * Loads every index file (once). Index files superseded by another are skipped. `from`: index files the caller
+   * has already read (check and prune look at them first), so they are not read twice.
+   */
+  async loadIndex(options: { force?: boolean; onWarning?: (message: string) => void; from?: IndexFiles } = {}): Promise<void> {
     if (this.#indexLoaded && !options.force) return;
-    const { files, damaged } = await this.loadIndexFiles();
+    const { files, damaged } = options.from ?? (await this.loadIndexFiles());
     const superseded = new Set(files.flatMap((f) => f.json.supersedes));
     for (const f of files) {
       if (superseded.has(f.id)) continue;
@@ -205,7 +214,7 @@ export class Repository implements BlobSaver, BlobLoader {
     this.#indexLoaded = true;
   }
 
-  async loadIndexFiles(): Promise<{ files: { id: string; json: IndexFileJson }[]; damaged: { id: string; error: string }[] }> {
+  async loadIndexFiles(): Promise<IndexFiles> {
     const ids: string[] = [];
     for await (const id of this.listIds('index')) ids.push(id);
     const damaged: { id: string; error: string }[] = [];

@@ -41,9 +41,10 @@ export async function checkRepository(repo: Repository, o: CheckOptions): Promis
   const damagedBlobs = new Map<string, string>(); // blob id → pack id
 
   // 1. index files
-  const { files, damaged } = await repo.loadIndexFiles();
+  const read = await repo.loadIndexFiles();
+  const { files, damaged } = read;
   for (const d of damaged) problems.push({ kind: 'index', id: d.id, message: `index ${shortId(d.id)}: ${d.error}`, snapshots: [] });
-  await repo.loadIndex({ force: true });
+  await repo.loadIndex({ force: true, from: read });
 
   // 2. packs: every indexed pack exists with the size its index implies; stray packs are only warned about
   const stored = new Map<string, number>();
