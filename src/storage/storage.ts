@@ -7,11 +7,45 @@ export interface StorageProperties {
   readonly location: string;
   /** Backend kind: `local`, `s3`, `sftp`, `mirror`... */
   readonly kind: string;
+  /**
+   * Server-side immutability in force for new objects (S3 Object Lock): each put gets a retention date `days`
+   * ahead, and the server refuses to delete or replace the object before that date. Absent: none.
+   */
+  readonly objectLock?: ObjectLockPolicy;
+}
+
+export interface ObjectLockPolicy {
+  readonly mode: 'compliance' | 'governance';
+  readonly days: number;
 }
 
 export interface ObjectInfo {
   readonly name: string;
   readonly size: number;
+  /** When the backend holds the object under a retention lock (S3 Object Lock): the date until which it cannot be deleted. Only `stat` fills it in. */
+  readonly retainUntil?: Date;
+}
+
+/** Per-target settings from the config (`repositories.<name>.targets` entries) and the command line. */
+export interface BackendOptions {
+  /** Parallel connections / requests in flight (S3, SFTP). */
+  readonly connections?: number;
+  /** S3 storage class for new objects (STANDARD, STANDARD_IA, ...). */
+  readonly storageClass?: string;
+  /** S3: force path-style addressing (automatic for IP addresses and localhost). */
+  readonly pathStyle?: boolean;
+  /** S3 region (default: from the AWS configuration, else us-east-1). */
+  readonly region?: string;
+  /** S3 named profile from the shared AWS config/credentials files. */
+  readonly profile?: string;
+  /** SFTP: private key file (default: ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_rsa). */
+  readonly keyFile?: string;
+  /** SFTP: known_hosts file (default ~/.ssh/known_hosts). */
+  readonly knownHosts?: string;
+  /** Object Lock retention for new objects (S3 only; needs a bucket with Object Lock enabled). */
+  readonly objectLock?: ObjectLockPolicy;
+  /** Environment to resolve credentials from (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface GetOptions {
@@ -19,6 +53,12 @@ export interface GetOptions {
   readonly offset?: number;
   /** Number of bytes to return from offset (default: to the end). */
   readonly length?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface PutOptions {
+  /** Replace an existing object (only lock files are ever replaced); default: fail when it exists. */
+  readonly overwrite?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -33,7 +73,7 @@ export interface Storage {
    * (a pack: its blobs, header and length), which are stored concatenated; backends write them without joining
    * them in memory where they can.
    */
-  put(name: string, data: Uint8Array | readonly Uint8Array[], options?: { overwrite?: boolean; signal?: AbortSignal }): Promise<void>;
+  put(name: string, data: Uint8Array | readonly Uint8Array[], options?: PutOptions): Promise<void>;
 
   /** Reads an object or a byte range of it. Throws an error for which `isNotFound` is true when it is absent. A range past the end returns fewer bytes (never more than asked). */
   get(name: string, options?: GetOptions): Promise<Buffer>;
@@ -58,6 +98,18 @@ export interface Storage {
    * returns how many. Optional: backends whose puts are atomic server-side have nothing to clean.
    */
   removeTemporaries?(olderThan: Date): Promise<number>;
+
+  /**
+   * Makes the target ready to hold a new repository (`safepoint init`): creates the folder or the bucket (with
+   * Object Lock enabled when the policy asks for it). Succeeds when it already exists. Optional.
+   */
+  create?(options?: { signal?: AbortSignal }): Promise<void>;
+
+  /**
+   * Object Lock: moves the retention date of an existing object to `until` (never shortens it). Optional: only
+   * backends whose properties have `objectLock` implement it.
+   */
+  extendRetention?(name: string, until: Date, options?: { signal?: AbortSignal }): Promise<void>;
 
   /** Releases connections and handles. */
   close(): Promise<void>;
