@@ -24,6 +24,8 @@ export interface ObjectInfo {
   readonly size: number;
   /** When the backend holds the object under a retention lock (S3 Object Lock): the date until which it cannot be deleted. Only `stat` fills it in. */
   readonly retainUntil?: Date;
+  /** When the object was written, where the backend's listing tells it cheaply (S3, SFTP, local). */
+  readonly modified?: Date;
 }
 
 /** Per-target settings from the config (`repositories.<name>.targets` entries) and the command line. */
@@ -54,6 +56,12 @@ export interface GetOptions {
   /** Number of bytes to return from offset (default: to the end). */
   readonly length?: number;
   readonly signal?: AbortSignal;
+  /**
+   * Checks the bytes before they are returned (the repository passes its authenticated decryption). A backend
+   * holding one copy may ignore it (the caller checks again); a mirror calls it and, when it throws, reads the
+   * next target instead.
+   */
+  readonly validate?: (data: Buffer) => void;
 }
 
 export interface PutOptions {
