@@ -41,6 +41,7 @@ export function registerRepair(program: Command, ctx: () => Context): void {
     .action(async () => {
       const c = ctx();
       await c.withRepository('repair index', 'exclusive', async (repo) => {
+        repo.requireAdmin('repair index');
         const show = throttle(150, (done: number, total: number) => c.out.status(`reading pack headers: ${done}/${total}`));
         const r = await repairIndex(repo, show, (m) => c.out.warn(m));
         c.out.clearStatus();

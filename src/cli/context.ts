@@ -4,8 +4,9 @@ import { findRepository, findSource } from '../config/lookup.js';
 import type { LoadedConfig } from '../config/load.js';
 import { Repository } from '../repo/repository.js';
 import { withLock } from '../repo/lock.js';
-import { openStorage } from '../storage/registry.js';
-import { UsageError } from '../util/errors.js';
+import { openTargets, type TargetSpec } from '../storage/open.js';
+import type { Storage } from '../storage/storage.js';
+import { UsageError, errorMessage } from '../util/errors.js';
 import type { CompressionMode } from '../repo/compression.js';
 import { readPassword } from './password.js';
 import { Output } from './output.js';
@@ -17,6 +18,17 @@ export interface GlobalOptions {
   config?: string;
   json?: boolean;
   quiet?: boolean;
+}
+
+/** A repository as the command line and the config describe it. */
+export interface RepoSpec {
+  readonly name?: string;
+  readonly targets: readonly TargetSpec[];
+  readonly minTargets: number;
+  readonly passwordFile?: string | undefined;
+  readonly compression?: CompressionMode;
+  /** This client may add snapshots but never delete or replace anything. */
+  readonly appendOnly: boolean;
 }
 
 /** What a command works with: output, the config (when there is one) and a way to open the repository. */
@@ -52,28 +64,66 @@ export class Context {
    * Where the repository is: --repo / SAFEPOINT_REPO (a URL, or the name of a repository in the config), else the
    * repository of `sourceName`, else the only repository of the config.
    */
-  async repoTarget(sourceName?: string): Promise<{ url: string; passwordFile?: string; compression?: CompressionMode; name?: string }> {
+  async repoSpec(sourceName?: string): Promise<RepoSpec> {
     const ref = this.opts.repo ?? this.env.SAFEPOINT_REPO;
     const cfg = await this.config();
     let name: string | undefined;
     if (ref !== undefined && cfg && Object.hasOwn(cfg.repositories, ref)) name = ref;
-    else if (ref !== undefined) return { url: ref };
+    else if (ref !== undefined) return { targets: [{ url: ref, options: { env: this.env } }], minTargets: 1, appendOnly: false };
     else if (sourceName !== undefined && cfg) name = findSource(cfg, sourceName).repository;
     else if (cfg && Object.keys(cfg.repositories).length === 1) name = Object.keys(cfg.repositories)[0];
     if (!cfg || name === undefined) {
       throw new UsageError('no repository given: pass --repo PATH|URL|NAME, set SAFEPOINT_REPO, or name one in safepoint.yaml');
     }
     const r = findRepository(cfg, name);
-    const url = r.targets[0];
-    if (url === undefined) throw new UsageError(`repository ${name} has no targets`);
-    return { url, passwordFile: r.password_file, compression: r.compression, name };
+    const objectLock = r.object_lock;
+    return {
+      name,
+      targets: r.targets.map((t) => ({
+        url: t.url,
+        options: {
+          env: this.env,
+          ...(t.connections !== undefined ? { connections: t.connections } : {}),
+          ...(t.storage_class !== undefined ? { storageClass: t.storage_class } : {}),
+          ...(t.path_style !== undefined ? { pathStyle: t.path_style } : {}),
+          ...(t.region !== undefined ? { region: t.region } : {}),
+          ...(t.profile !== undefined ? { profile: t.profile } : {}),
+          ...(t.key_file !== undefined ? { keyFile: t.key_file } : {}),
+          ...(t.known_hosts !== undefined ? { knownHosts: t.known_hosts } : {}),
+          ...(objectLock ? { objectLock } : {}),
+        },
+      })),
+      minTargets: r.min_targets,
+      passwordFile: r.password_file,
+      compression: r.compression,
+      appendOnly: r.append_only,
+    };
+  }
+
+  /** The storage of a repository: its targets opened (a mirror when there are several), with retries and warnings. */
+  async openStorage(spec: RepoSpec): Promise<Storage> {
+    const retries = this.env.SAFEPOINT_RETRIES === undefined ? undefined : Number(this.env.SAFEPOINT_RETRIES);
+    if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) throw new UsageError(`SAFEPOINT_RETRIES=${this.env.SAFEPOINT_RETRIES}: expected a whole number of retries`);
+    return openTargets(spec.targets, {
+      minTargets: spec.minTargets,
+      retry: {
+        ...(retries !== undefined ? { retries } : {}),
+        onRetry: (i) => this.out.warn(`${i.op} ${i.name}: ${errorMessage(i.error)}; retry ${i.attempt} in ${(i.delayMs / 1000).toFixed(1)} s`),
+      },
+      onLag: (lag) => this.out.warn(`target ${lag.location} is down (${lag.reason}): continuing on the other targets (min_targets ${spec.minTargets}); run \`safepoint sync\` when it is back`),
+    });
   }
 
   async openRepository(sourceName?: string): Promise<Repository> {
-    const t = await this.repoTarget(sourceName);
-    const storage = openStorage(t.url);
-    const password = await readPassword({ passwordFile: this.opts.passwordFile, env: this.env, configPasswordFile: t.passwordFile });
-    return Repository.open(storage, password);
+    const spec = await this.repoSpec(sourceName);
+    const storage = await this.openStorage(spec);
+    try {
+      const password = await readPassword({ passwordFile: this.opts.passwordFile, env: this.env, configPasswordFile: spec.passwordFile });
+      return await Repository.open(storage, password, { appendOnly: spec.appendOnly });
+    } catch (err) {
+      await storage.close();
+      throw err;
+    }
   }
 
   /** Opens the repository, takes a lock, runs fn, releases everything. */

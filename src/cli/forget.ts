@@ -48,7 +48,10 @@ export function registerForget(program: Command, ctx: () => Context): void {
     .option('--max-unused <n%>', 'repack packs with more unused space than this (default 5%)')
     .action(async (f: { dryRun?: boolean; maxUnused?: string }) => {
       const c = ctx();
-      await c.withRepository('prune', f.dryRun ? 'shared' : 'exclusive', (repo) => runPrune(c, repo, f));
+      await c.withRepository('prune', f.dryRun ? 'shared' : 'exclusive', (repo) => {
+        if (!f.dryRun) repo.requireAdmin('prune');
+        return runPrune(c, repo, f);
+      });
     });
 
   program
@@ -103,6 +106,7 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
   if (ids.length === 0 && isEmptyPolicy(policy)) throw new UsageError('no policy: give snapshot ids or at least one --keep-* option (forget refuses to remove everything)');
   if (ids.length > 0 && !isEmptyPolicy(policy)) throw new UsageError('give either snapshot ids or --keep-* options, not both');
   return c.withRepository('forget', f.dryRun ? 'shared' : 'exclusive', async (repo) => {
+    if (!f.dryRun) repo.requireAdmin('forget');
     const doomed: SnapshotWithId[] = [];
     if (ids.length > 0) {
       const all = await loadSnapshots(repo);

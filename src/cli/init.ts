@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { Repository } from '../repo/repository.js';
-import { openStorage } from '../storage/registry.js';
 import { UsageError } from '../util/errors.js';
 import { shortId } from '../repo/ids.js';
 import type { CompressionMode } from '../repo/compression.js';
@@ -14,13 +13,19 @@ export function registerInit(program: Command, ctx: () => Context): void {
     .option('--compression <mode>', 'off | auto | max (default: from the config, else auto)')
     .action(async (flags: { compression?: string }) => {
       const c = ctx();
-      const t = await c.repoTarget();
+      const t = await c.repoSpec();
       const compression = (flags.compression ?? t.compression ?? 'auto') as CompressionMode;
       if (!['off', 'auto', 'max'].includes(compression)) throw new UsageError(`--compression ${compression}: expected off, auto or max`);
-      const storage = openStorage(t.url);
       const password = await readPassword({ passwordFile: c.opts.passwordFile, env: c.env, configPasswordFile: t.passwordFile }, { confirm: true, prompt: 'enter password for new repository: ' });
-      const repo = await Repository.init(storage, password, { compression });
-      await repo.close();
+      // every target must take the new repository: a mirror whose second target never got the config is no mirror
+      const storage = await c.openStorage({ ...t, minTargets: t.targets.length });
+      let repo: Repository;
+      try {
+        await storage.create?.(); // the folder, or the bucket (with Object Lock when the config asks for it)
+        repo = await Repository.init(storage, password, { compression });
+      } finally {
+        await storage.close();
+      }
       c.out.event({ message_type: 'initialized', id: repo.config.id, repository: storage.properties().location });
       c.out.info(`created safepoint repository ${shortId(repo.config.id)} at ${storage.properties().location}`);
       c.out.info('Keep the password safe: without it the data in the repository cannot be read.');

@@ -14,7 +14,7 @@ export function registerStorage(program: Command, ctx: () => Context): void {
     .argument('<url>', 'a path (later also s3:..., sftp:...)')
     .action(async (url: string) => {
       const c = ctx();
-      const target = openStorage(url);
+      const target = await openStorage(url, { env: c.env });
       try {
         const results = await runConformance(target);
         for (const r of results) c.out.event({ message_type: 'check', name: r.name, status: r.status, detail: r.detail ?? null, seconds: r.seconds });

@@ -244,6 +244,25 @@ repositories:
 });
 
 describe('paths and environment', () => {
+  test('a target may carry settings of its own; its key and known_hosts files resolve like other paths', () => {
+    const text = `version: 1
+project: shop
+repositories:
+  r:
+    targets:
+      - local
+      - { url: "s3:http://127.0.0.1:9000/b", connections: 16, storage_class: STANDARD_IA, path_style: true, region: eu-west-3 }
+      - { url: "sftp://backup@nas:22/srv/r", key_file: keys/id_ed25519, known_hosts: keys/known_hosts }
+    min_targets: 2
+`;
+    const cfg = parseConfig(text, '/etc/shop/safepoint.yaml', {});
+    const t = cfg.repositories.r!.targets;
+    assert.deepEqual(t[0], { url: '/etc/shop/local' });
+    assert.deepEqual(t[1], { url: 's3:http://127.0.0.1:9000/b', connections: 16, storage_class: 'STANDARD_IA', path_style: true, region: 'eu-west-3' });
+    assert.deepEqual(t[2], { url: 'sftp://backup@nas:22/srv/r', key_file: '/etc/shop/keys/id_ed25519', known_hosts: '/etc/shop/keys/known_hosts' });
+    assert.match(onlyProblem(text.replace('connections: 16', 'conections: 16')), /targets\[1\]\.conections: unknown key \(did you mean connections\?\)/);
+  });
+
   test('relative paths resolve against the config file folder; URLs and commands are left alone', () => {
     const text = `version: 1
 project: shop
@@ -261,7 +280,7 @@ daemon: { token_file: token }
     const cfg = parseConfig(text, '/etc/shop/safepoint.yaml', {});
     assert.equal(cfg.dir, '/etc/shop');
     assert.equal(cfg.file, '/etc/shop/safepoint.yaml');
-    assert.deepEqual(cfg.repositories.r?.targets, ['/etc/backups', 's3:https://s3.example.com/bucket', 'sftp:u@h:/x']);
+    assert.deepEqual(cfg.repositories.r?.targets.map((t) => t.url), ['/etc/backups', 's3:https://s3.example.com/bucket', 'sftp:u@h:/x']);
     assert.equal(cfg.repositories.r?.password_file, '/etc/shop/secrets/pw');
     const [a, s, p] = cfg.sources;
     assert.ok(a?.type === 'files' && s?.type === 'sqlite' && p?.type === 'postgres');
@@ -297,7 +316,7 @@ sources:
 `;
     const cfg = parseConfig(text, '/x/safepoint.yaml', { PROJECT: 'shop', BASE: '/srv', MIN: '1', APPEND: 'true', PGPORT: '6432' });
     assert.equal(cfg.project, 'shop');
-    assert.deepEqual(cfg.repositories.r?.targets, ['/srv/repo']);
+    assert.deepEqual(cfg.repositories.r?.targets.map((t) => t.url), ['/srv/repo']);
     assert.equal(cfg.repositories.r?.password_command, 'pass show ${HOME} $HOME');
     assert.equal(cfg.repositories.r?.min_targets, 1);
     assert.equal(cfg.repositories.r?.append_only, true);
@@ -344,7 +363,7 @@ sources:
       const loaded = await loadConfig(file, {});
       assert.equal(loaded.file, file);
       assert.equal(loaded.dir, dir);
-      assert.deepEqual(loaded.repositories.files?.targets, [join(dir, 'repo')]);
+      assert.deepEqual(loaded.repositories.files?.targets.map((t) => t.url), [join(dir, 'repo')]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

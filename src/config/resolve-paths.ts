@@ -27,7 +27,11 @@ export function resolveConfigPaths(cfg: Config, dir: string): void {
   };
 
   for (const repo of Object.values(cfg.repositories)) {
-    repo.targets = repo.targets.map((t) => (isPlainPath(t) ? abs(t) : t));
+    for (const t of repo.targets) {
+      if (isPlainPath(t.url)) t.url = abs(t.url);
+      opt(t, 'key_file');
+      opt(t, 'known_hosts');
+    }
     opt(repo, 'password_file');
   }
   for (const src of cfg.sources) {

@@ -4,9 +4,28 @@ import { checkReferences } from './check-references.js';
 import { bool, duration, health, int, name, pathText, percent, schedule, strict, text, textList } from './fields.js';
 import { source } from './schema-sources.js';
 
+/** A target with settings of its own; a plain string is `{ url: string }`. */
+const targetObject = strict({
+  url: text,
+  /** Parallel connections (S3 requests in flight, SFTP operations). */
+  connections: int(1).optional(),
+  /** S3: storage class of new objects (STANDARD, STANDARD_IA, GLACIER_IR...). */
+  storage_class: text.optional(),
+  /** S3: path-style addressing (automatic for IP addresses and localhost). */
+  path_style: bool.optional(),
+  region: text.optional(),
+  /** S3: a named profile of the shared AWS config. */
+  profile: text.optional(),
+  /** SFTP: the private key (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa). */
+  key_file: pathText.optional(),
+  /** SFTP: the known_hosts file (default ~/.ssh/known_hosts). */
+  known_hosts: pathText.optional(),
+});
+const target = z.union([text.transform((url): z.output<typeof targetObject> => ({ url })), targetObject]);
+
 const repositoryFields = strict({
-  /** Every pack goes to every target: a path, `s3:https://host/bucket/prefix`, `sftp:...`. */
-  targets: z.array(text).min(1),
+  /** Every pack goes to every target: a path, `s3:https://host/bucket/prefix`, `sftp:...`, or `{ url: ..., settings }`. */
+  targets: z.array(target).min(1),
   /** How many targets must hold a pack before a snapshot is recorded; default: all of them. */
   min_targets: int(1).optional(),
   password_file: pathText.optional(),
@@ -88,6 +107,7 @@ export const ConfigSchema = configShape.superRefine(checkReferences);
 
 export type Config = z.output<typeof ConfigSchema>;
 export type RepositoryConfig = z.output<typeof repository>;
+export type TargetConfig = z.output<typeof targetObject>;
 export type ServiceConfig = z.output<typeof service>;
 export type DeployConfig = z.output<typeof deploy>;
 export type DrillsConfig = z.output<typeof drills>;

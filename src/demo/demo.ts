@@ -50,7 +50,7 @@ export async function runDemo(o: { dir?: string; keep?: boolean; onStep?: (s: De
     });
     void files;
     const repo = await step('initialise an encrypted repository', async () => {
-      const r = await Repository.init(openStorage(join(dir, 'repo')), new Secret(randomBytes(16).toString('hex')));
+      const r = await Repository.init(await openStorage(join(dir, 'repo')), new Secret(randomBytes(16).toString('hex')));
       return [r, `${join(dir, 'repo')} (AES-256-GCM, scrypt-wrapped key, id ${shortId(r.config.id)})`];
     });
     const first = await step('back up the project (full)', async () => {

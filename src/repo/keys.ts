@@ -20,6 +20,8 @@ export interface KeyFile {
   p: number;
   salt: string;
   data: string;
+  /** An append-only credential: a client that opens the repository with it may add, never delete (format §3). */
+  appendOnly?: true;
 }
 
 export interface KdfParams {
@@ -35,7 +37,7 @@ async function derive(password: Secret, salt: Buffer, k: KdfParams): Promise<Buf
 }
 
 /** Wraps the master key under a password; returns the key file and its object id. */
-export async function makeKeyFile(master: MasterKey, password: Secret, kdf: KdfParams = DEFAULT_KDF, now = new Date()): Promise<{ id: string; bytes: Buffer; file: KeyFile }> {
+export async function makeKeyFile(master: MasterKey, password: Secret, kdf: KdfParams = DEFAULT_KDF, now = new Date(), options: { appendOnly?: boolean } = {}): Promise<{ id: string; bytes: Buffer; file: KeyFile }> {
   if (password.reveal().length === 0) throw new UserError('empty password: a repository password must not be empty');
   const salt = randomBytes(32);
   const wrapKey = await derive(password, salt, kdf);
@@ -48,6 +50,7 @@ export async function makeKeyFile(master: MasterKey, password: Secret, kdf: KdfP
     ...kdf,
     salt: salt.toString('base64'),
     data: seal(wrapKey, masterKeyBytes(master)).toString('base64'),
+    ...(options.appendOnly ? { appendOnly: true as const } : {}),
   };
   const bytes = Buffer.from(JSON.stringify(file, null, 2) + '\n');
   return { id: objectId(bytes), bytes, file };

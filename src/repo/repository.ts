@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { IntegrityError, NoRepositoryError, NotFoundError, UserError } from '../util/errors.js';
 import type { Secret } from '../util/secret.js';
 import type { Storage } from '../storage/storage.js';
+import { AppendOnlyError, AppendOnlyStorage } from '../storage/append-only.js';
 import { decompress, type CompressionMode } from './compression.js';
 import { BlobEncoder } from './blob-encoder.js';
 import { blobId, newMasterKey, open as openBox, type MasterKey } from './crypto.js';
@@ -66,8 +67,12 @@ export class Repository implements BlobSaver, BlobLoader {
   #packer: Packer | undefined;
   #indexLoaded = false;
 
-  private constructor(storage: Storage, config: RepoConfig, key: MasterKey, keyId: string) {
-    this.storage = storage;
+  /** Opened by an append-only client or key: adds, never deletes or replaces (the storage refuses it too). */
+  readonly appendOnly: boolean;
+
+  private constructor(storage: Storage, config: RepoConfig, key: MasterKey, keyId: string, appendOnly = false) {
+    this.appendOnly = appendOnly;
+    this.storage = appendOnly ? new AppendOnlyStorage(storage) : storage;
     this.config = config;
     this.key = key;
     this.keyId = keyId;
@@ -99,7 +104,7 @@ export class Repository implements BlobSaver, BlobLoader {
   }
 
   /** Opens an existing repository with a password. */
-  static async open(storage: Storage, password: Secret): Promise<Repository> {
+  static async open(storage: Storage, password: Secret, options: { appendOnly?: boolean } = {}): Promise<Repository> {
     const location = storage.properties().location;
     let configBox: Buffer;
     try {
@@ -126,7 +131,15 @@ export class Repository implements BlobSaver, BlobLoader {
     if (!opened) throw new IntegrityError(`${location}: no key opens the config`);
     const { keyId, master, config } = opened;
     if (config.version !== 1) throw new UserError(`${location}: repository format version ${String(config.version)} is not supported by this safepoint`);
-    return new Repository(storage, config, master, keyId);
+    const appendOnly = options.appendOnly === true || keys.find((k) => k.id === keyId)?.file.appendOnly === true;
+    return new Repository(storage, config, master, keyId, appendOnly);
+  }
+
+  /** Throws when this client is append-only: `what` (forget, prune...) needs the admin key. */
+  requireAdmin(what: string): void {
+    if (this.appendOnly) {
+      throw new AppendOnlyError(`${what} deletes data, and this client is append-only (append_only in the config, or an append-only key): run it with the admin key on a client without append_only`);
+    }
   }
 
   // ---- JSON objects (snapshots, index, locks) -------------------------------------------------
@@ -179,8 +192,9 @@ export class Repository implements BlobSaver, BlobLoader {
     return loadKeyFiles(this.storage);
   }
 
-  async addKey(password: Secret): Promise<string> {
-    const key = await makeKeyFile(this.key, password);
+  /** Adds a password. An append-only client can only add append-only keys. */
+  async addKey(password: Secret, options: { appendOnly?: boolean } = {}): Promise<string> {
+    const key = await makeKeyFile(this.key, password, undefined, undefined, { appendOnly: options.appendOnly === true || this.appendOnly });
     await this.storage.put(objectPath('keys', key.id), key.bytes);
     return key.id;
   }

@@ -130,6 +130,11 @@ export class LocalStorage implements Storage {
     return removed;
   }
 
+  /** Makes the repository folder (and its parents). */
+  async create(): Promise<void> {
+    await mkdir(this.#root, { recursive: true });
+  }
+
   isNotFound(err: unknown): boolean {
     return isErrno(err, 'ENOENT');
   }
