@@ -15,20 +15,28 @@ export function registerCheck(program: Command, ctx: () => Context): void {
     .action(async (f: { readData?: boolean; readDataSubset?: string }) => {
       const c = ctx();
       const share = f.readData ? 1 : f.readDataSubset ? parseSubset(f.readDataSubset) : 0;
-      await c.withRepository('check', 'shared', async (repo) => {
-        const show = throttle(150, (phase: string, done: number, total: number) => c.out.status(`${phase}: ${done}/${total}`));
+      let failed = 0;
+      const failures: string[] = [];
+      // each target is checked as a repository of its own: a damaged copy on one must not hide behind the other
+      await c.forEachTarget('check', async (repo, location) => {
+        const show = throttle(150, (phase: string, done: number, total: number) => c.out.status(`${location}: ${phase}: ${done}/${total}`));
         const r = await checkRepository(repo, { readData: share, onProgress: show });
         c.out.clearStatus();
-        for (const w of r.warnings) c.out.warn(w);
+        for (const w of r.warnings) c.out.warn(`${location}: ${w}`);
         for (const p of r.problems) {
-          c.out.event({ message_type: 'error', kind: p.kind, id: p.id, message: p.message, snapshots: p.snapshots });
-          process.stderr.write(`error: ${p.message}${p.snapshots.length ? `; affects snapshots ${p.snapshots.map(shortId).join(', ')}` : ''}\n`);
+          c.out.event({ message_type: 'error', target: location, kind: p.kind, id: p.id, message: p.message, snapshots: p.snapshots });
+          process.stderr.write(`error: ${location}: ${p.message}${p.snapshots.length ? `; affects snapshots ${p.snapshots.map(shortId).join(', ')}` : ''}\n`);
         }
-        c.out.event({ message_type: 'summary', snapshots: r.snapshots, packs: r.packs, packs_read: r.packsRead, blobs_read: r.blobsRead, errors: r.problems.length, warnings: r.warnings.length });
-        c.out.info(`checked ${r.snapshots} snapshots, ${r.packs} packs${share > 0 ? `; read ${r.packsRead} packs, ${r.blobsRead} blobs` : ''}`);
-        if (r.problems.length > 0) throw new IntegrityError(`check found ${r.problems.length} problems in the repository (see above)`);
-        c.out.info('no errors were found');
+        c.out.event({ message_type: 'summary', target: location, snapshots: r.snapshots, packs: r.packs, packs_read: r.packsRead, blobs_read: r.blobsRead, errors: r.problems.length, warnings: r.warnings.length, lagging: r.lagging });
+        for (const l of r.lagging) c.out.warn(`${location}: target ${l.location} has been missing writes since ${l.since} (${l.reason}): run \`safepoint sync\``);
+        c.out.info(`${location}: checked ${r.snapshots} snapshots, ${r.packs} packs${share > 0 ? `; read ${r.packsRead} packs, ${r.blobsRead} blobs` : ''}: ${r.problems.length === 0 ? 'no errors' : `${r.problems.length} problems`}`);
+        if (r.problems.length > 0) {
+          failed += r.problems.length;
+          failures.push(location);
+        }
       });
+      if (failed > 0) throw new IntegrityError(`check found ${failed} problems (in ${failures.join(', ')}; see above)`);
+      c.out.info('no errors were found');
     });
 }
 

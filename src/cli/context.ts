@@ -9,6 +9,7 @@ import type { Storage } from '../storage/storage.js';
 import { UsageError, errorMessage } from '../util/errors.js';
 import type { CompressionMode } from '../repo/compression.js';
 import { readPassword } from './password.js';
+import type { Secret } from '../util/secret.js';
 import { Output } from './output.js';
 
 /** Options every command accepts (see main.ts). */
@@ -64,8 +65,8 @@ export class Context {
    * Where the repository is: --repo / SAFEPOINT_REPO (a URL, or the name of a repository in the config), else the
    * repository of `sourceName`, else the only repository of the config.
    */
-  async repoSpec(sourceName?: string): Promise<RepoSpec> {
-    const ref = this.opts.repo ?? this.env.SAFEPOINT_REPO;
+  async repoSpec(sourceName?: string, explicit?: string): Promise<RepoSpec> {
+    const ref = explicit ?? this.opts.repo ?? this.env.SAFEPOINT_REPO;
     const cfg = await this.config();
     let name: string | undefined;
     if (ref !== undefined && cfg && Object.hasOwn(cfg.repositories, ref)) name = ref;
@@ -116,13 +117,37 @@ export class Context {
 
   async openRepository(sourceName?: string): Promise<Repository> {
     const spec = await this.repoSpec(sourceName);
+    return this.openRepositoryOn(spec, await this.password(spec));
+  }
+
+  password(spec: RepoSpec): Promise<Secret> {
+    return readPassword({ passwordFile: this.opts.passwordFile, env: this.env, configPasswordFile: spec.passwordFile });
+  }
+
+  async openRepositoryOn(spec: RepoSpec, password: Secret): Promise<Repository> {
     const storage = await this.openStorage(spec);
     try {
-      const password = await readPassword({ passwordFile: this.opts.passwordFile, env: this.env, configPasswordFile: spec.passwordFile });
       return await Repository.open(storage, password, { appendOnly: spec.appendOnly });
     } catch (err) {
       await storage.close();
       throw err;
+    }
+  }
+
+  /**
+   * Runs fn on each target of the repository as a repository of its own (with its own lock), for commands that
+   * report per target (check). A single-target repository runs once.
+   */
+  async forEachTarget(operation: string, fn: (repo: Repository, location: string) => Promise<void>): Promise<void> {
+    const spec = await this.repoSpec();
+    const password = await this.password(spec);
+    for (const target of spec.targets) {
+      const repo = await this.openRepositoryOn({ ...spec, targets: [target], minTargets: 1 }, password);
+      try {
+        await withLock(repo, operation, false, () => fn(repo, repo.storage.properties().location), (m) => this.out.warn(m));
+      } finally {
+        await repo.close();
+      }
     }
   }
 

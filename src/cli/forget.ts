@@ -9,6 +9,7 @@ import { UsageError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
 import type { Repository } from '../repo/repository.js';
 import type { Context } from './context.js';
+import { extendRetention, lockedTargets } from '../repo/object-lock.js';
 import { collect } from './options.js';
 import { throttle } from './output.js';
 
@@ -141,6 +142,19 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
   }, f.source);
 }
 
+/** Object Lock: extends the retention of what the repository still uses after a prune (not what it let go). */
+async function extendLiveRetention(repo: Repository): Promise<{ checked: number; extended: number }> {
+  const read = await repo.loadIndexFiles();
+  await repo.loadIndex({ force: true, from: read });
+  const superseded = new Set(read.files.flatMap((f) => f.json.supersedes));
+  const base = (name: string): string => name.slice(name.lastIndexOf('/') + 1);
+  return extendRetention(repo.storage, (name) => {
+    if (name.startsWith('data/')) return repo.index.pack(base(name)) !== undefined;
+    if (name.startsWith('index/')) return !superseded.has(base(name));
+    return true;
+  });
+}
+
 async function runPrune(c: Context, repo: Repository, f: { dryRun?: boolean; maxUnused?: string }): Promise<void> {
   let maxUnused: number | undefined;
   if (f.maxUnused !== undefined) {
@@ -151,6 +165,9 @@ async function runPrune(c: Context, repo: Repository, f: { dryRun?: boolean; max
   const show = throttle(150, (phase: string, done: number, total: number) => c.out.status(`${phase}: ${done}/${total}`));
   const plan: PrunePlan = await prune(repo, { ...(maxUnused !== undefined ? { maxUnused } : {}), dryRun: f.dryRun ?? false, onProgress: show });
   c.out.clearStatus();
-  c.out.event({ message_type: 'prune', dry_run: f.dryRun ?? false, packs_total: plan.packsTotal, packs_removed: plan.remove.length, packs_repacked: plan.repack.length, packs_unreferenced: plan.strays.length, blobs_repacked: plan.blobsRepacked, bytes_freed: plan.bytesFreed, temporaries_removed: plan.temporaries });
+  const locks = f.dryRun || lockedTargets(repo.storage).length === 0 ? undefined : await extendLiveRetention(repo);
+  c.out.event({ message_type: 'prune', dry_run: f.dryRun ?? false, packs_total: plan.packsTotal, packs_removed: plan.remove.length, packs_repacked: plan.repack.length, packs_unreferenced: plan.strays.length, blobs_repacked: plan.blobsRepacked, bytes_freed: plan.bytesFreed, temporaries_removed: plan.temporaries, kept_locked: plan.locked, locked_until: plan.lockedUntil?.toISOString() ?? null, retention_extended: locks?.extended ?? 0 });
   c.out.info(`${f.dryRun ? 'would remove' : 'removed'} ${plan.remove.length} unused packs and ${plan.strays.length} unreferenced packs, ${f.dryRun ? 'would repack' : 'repacked'} ${plan.repack.length} packs (${plan.blobsRepacked} blobs); ${formatBytes(plan.bytesFreed)} freed of ${plan.packsTotal} packs`);
+  if (plan.locked > 0) c.out.info(`kept ${plan.locked} objects under Object Lock retention (until ${plan.lockedUntil?.toISOString() ?? '?'}); a later prune removes them`);
+  if (locks) c.out.info(`Object Lock: extended the retention of ${locks.extended} of ${locks.checked} older objects the repository still needs`);
 }

@@ -11,6 +11,7 @@ import { registerForget } from './forget.js';
 import { registerKey } from './key.js';
 import { registerDemo } from './demo.js';
 import { registerStorage } from './storage.js';
+import { registerSync } from './sync.js';
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerRepair(program, ctx);
   registerForget(program, ctx);
   registerKey(program, ctx);
+  registerSync(program, ctx);
   registerStorage(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();

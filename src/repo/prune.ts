@@ -1,9 +1,9 @@
-import { packPath, shortId } from './ids.js';
+import { objectPath, packPath, shortId } from './ids.js';
+import { removeUnlessLocked } from './object-lock.js';
 import type { PackEntry } from './index-file.js';
 import type { Repository } from './repository.js';
 import { loadSnapshots } from './snapshot.js';
 import { loadTree } from './tree.js';
-import { mapLimit } from '../util/concurrency.js';
 import { IntegrityError, errorMessage } from '../util/errors.js';
 
 export interface PruneOptions {
@@ -23,6 +23,9 @@ export interface PrunePlan {
   readonly indexFiles: number;
   /** Temporary files of interrupted writers removed (not counted in a dry run). */
   temporaries: number;
+  /** Objects left in place because a target holds them under Object Lock retention, and the latest such date. */
+  locked: number;
+  lockedUntil?: Date;
 }
 
 const SMALL_PACK = 1024 * 1024;
@@ -107,12 +110,14 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
     blobsRepacked: repack.reduce((s, p) => s + p.blobs.filter((b) => owner.get(b.id) === p.id).length, 0),
     indexFiles: files.length,
     temporaries: 0,
+    locked: 0,
   };
   if (o.dryRun) return plan;
 
   // packs no index names and temporary files of killed writers go first: nothing references them, and on a full
   // disk this is what makes room for the rest
-  await mapLimit(strays, 8, (id) => repo.storage.remove(packPath(id)));
+  const strayRemoval = await removeUnlessLocked(repo.storage, strays.map(packPath));
+  plan.locked = strayRemoval.kept.length;
   plan.temporaries = (await repo.storage.removeTemporaries?.(new Date())) ?? 0;
   if (remove.length === 0 && repack.length === 0) return plan;
 
@@ -130,12 +135,12 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
 
   // 4. one index for everything that stays, superseding every old index file; then delete
   await repo.writeIndex([...keep, ...newPacks], files.map((f) => f.id));
-  await mapLimit(files, 8, (f) => repo.removeJson('index', f.id));
+  await removeUnlessLocked(repo.storage, files.map((f) => objectPath('index', f.id)));
   const doomed = [...remove, ...repack.map((p) => p.id)];
   n = 0;
-  await mapLimit(doomed, 8, async (id) => {
-    await repo.storage.remove(packPath(id));
-    o.onProgress?.('delete', ++n, doomed.length);
-  });
+  // packs still under Object Lock retention stay; unindexed now, a later prune removes them when their date passed
+  const removal = await removeUnlessLocked(repo.storage, doomed.map(packPath), new Date(), () => o.onProgress?.('delete', ++n, doomed.length));
+  plan.locked += removal.kept.length;
+  if (removal.until && (!plan.lockedUntil || removal.until > plan.lockedUntil)) plan.lockedUntil = removal.until;
   return plan;
 }

@@ -160,8 +160,11 @@ export class Repository implements BlobSaver, BlobLoader {
   }
 
   async loadJson<T>(kind: Exclude<JsonKind, 'keys'>, id: string): Promise<T> {
-    const box = await this.storage.get(objectPath(kind, id));
-    if (objectId(box) !== id) throw new IntegrityError(`${kind} ${shortId(id)}: content does not match its name (changed or damaged in storage)`);
+    const check = (box: Buffer): void => {
+      if (objectId(box) !== id) throw new IntegrityError(`${kind} ${shortId(id)}: content does not match its name (changed or damaged in storage)`);
+    };
+    const box = await this.storage.get(objectPath(kind, id), { validate: check });
+    check(box);
     return openJson<T>(this.key.encKey, box, `${kind} ${shortId(id)}`);
   }
 
@@ -265,9 +268,14 @@ export class Repository implements BlobSaver, BlobLoader {
   /** A pack's blob list from its own header (format §5.3). */
   async readPackHeader(id: string, size: number): Promise<{ type: BlobType; blobs: PackedBlob[] }> {
     const probe = Math.min(size, HEADER_PROBE);
-    let tail = await this.storage.get(packPath(id), { offset: size - probe, length: probe });
+    // a mirror reads the next target when a header does not parse; a complete header needs no second read
+    const whole = (t: Buffer): boolean => t.length >= 4 && t.readUInt32LE(t.length - 4) + 4 <= t.length;
+    const validate = (t: Buffer): void => {
+      if (whole(t)) parsePackHeader(this.key.encKey, t, size, id);
+    };
+    let tail = await this.storage.get(packPath(id), { offset: size - probe, length: probe, validate });
     const boxLen = tail.length >= 4 ? tail.readUInt32LE(tail.length - 4) : 0;
-    if (boxLen + 4 > probe && boxLen + 4 <= size) tail = await this.storage.get(packPath(id), { offset: size - boxLen - 4, length: boxLen + 4 });
+    if (!whole(tail) && boxLen + 4 <= size) tail = await this.storage.get(packPath(id), { offset: size - boxLen - 4, length: boxLen + 4, validate });
     const blobs = parsePackHeader(this.key.encKey, tail, size, id);
     return { type: blobs[0]?.type ?? 'data', blobs };
   }
@@ -287,9 +295,20 @@ export class Repository implements BlobSaver, BlobLoader {
     return this.index.lookup(id);
   }
 
-  /** Raw bytes of a pack range (still encrypted). */
-  async readPack(pack: string, offset: number, length: number): Promise<Buffer> {
-    return this.storage.get(packPath(pack), { offset, length });
+  /**
+   * Raw bytes of a pack range (still encrypted). `blobs`: the blobs the range holds; when the repository has several
+   * targets their authentication tags are checked here so that a damaged copy is read from the next target.
+   */
+  async readPack(pack: string, offset: number, length: number, blobs?: readonly BlobLocation[]): Promise<Buffer> {
+    if (!blobs || this.storage.properties().kind !== 'mirror') return this.storage.get(packPath(pack), { offset, length });
+    const validate = (bytes: Buffer): void => {
+      for (const b of blobs) {
+        const at = b.offset - offset;
+        if (at + b.length > bytes.length) throw new IntegrityError(`pack ${shortId(pack)}: truncated`);
+        openBox(this.key.encKey, bytes.subarray(at, at + b.length), `blob in pack ${shortId(pack)}`);
+      }
+    };
+    return this.storage.get(packPath(pack), { offset, length, validate });
   }
 
   /** Plaintext length of a blob, from the index. */
@@ -378,7 +397,9 @@ export class Repository implements BlobSaver, BlobLoader {
     let lastErr: unknown;
     for (const loc of locations) {
       try {
-        const plain = this.decodeBlob(id, loc, await this.storage.get(packPath(loc.pack), { offset: loc.offset, length: loc.length }));
+        let plain: Buffer | undefined;
+        const box = await this.storage.get(packPath(loc.pack), { offset: loc.offset, length: loc.length, validate: (b) => void (plain = this.decodeBlob(id, loc, b)) });
+        plain ??= this.decodeBlob(id, loc, box);
         if (type === 'tree') this.#cacheTree(id, plain);
         return plain;
       } catch (err) {

@@ -40,6 +40,8 @@ export interface Snapshot {
   warnings: string[];
   summary: SnapshotSummary;
   program_version: string;
+  /** Set by `safepoint copy`: the id of the snapshot this one was copied from, in another repository. */
+  original?: string;
 }
 
 export interface SnapshotWithId extends Snapshot {

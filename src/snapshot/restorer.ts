@@ -21,7 +21,7 @@ export type RestorerRepo = BlobLoader & {
   blobId(plain: Uint8Array): string;
   blobSize(id: string): number | undefined;
   locate(id: string): readonly BlobLocation[];
-  readPack(pack: string, offset: number, length: number): Promise<Buffer>;
+  readPack(pack: string, offset: number, length: number, blobs?: readonly BlobLocation[]): Promise<Buffer>;
   decodeBlob(id: string, loc: BlobLocation, box: Buffer): Buffer;
   readonly key: { readonly encKey: Buffer; readonly macKey: Buffer };
 };
@@ -386,7 +386,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
         for (const range of ranges([...blobs.values()])) {
           let bytes: Buffer | null = null;
           try {
-            bytes = await repo.readPack(pack, range.start, range.end - range.start);
+            bytes = await repo.readPack(pack, range.start, range.end - range.start, range.blobs.map((b) => b.loc));
           } catch {
             bytes = null; // each blob below falls back to its other copies
           }

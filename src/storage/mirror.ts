@@ -17,6 +17,19 @@ export function lagName(location: string): string {
   return `lag/${createHash('sha256').update(location).digest('hex').slice(0, 16)}`;
 }
 
+/** The lag records a storage holds (a mirror lists every target's). Unreadable records are skipped. */
+export async function readLagRecords(storage: Storage): Promise<Lag[]> {
+  const out: Lag[] = [];
+  for await (const o of storage.list('lag/')) {
+    try {
+      out.push(JSON.parse((await storage.get(o.name)).toString('utf8')) as Lag);
+    } catch {
+      // a record being rewritten, or removed by sync meanwhile
+    }
+  }
+  return out;
+}
+
 /**
  * Several targets holding one repository, written in one pass. Every put goes to every healthy target at the
  * same time and succeeds when at least `minTargets` of them stored it; a target that fails a write is marked

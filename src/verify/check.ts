@@ -6,6 +6,7 @@ import { BOX_OVERHEAD } from '../repo/crypto.js';
 import { parsePackHeader } from '../repo/pack.js';
 import { mapLimit } from '../util/concurrency.js';
 import { errorMessage } from '../util/errors.js';
+import { readLagRecords, type Lag } from '../storage/mirror.js';
 
 export interface CheckOptions {
   /** Fraction of packs (0..1] whose every blob is downloaded, decrypted and verified; 0 = structure only. */
@@ -30,6 +31,8 @@ export interface CheckReport {
   readonly packs: number;
   readonly packsRead: number;
   readonly blobsRead: number;
+  /** Mirror targets recorded as missing writes (`lag/` records): they need `safepoint sync`. */
+  readonly lagging: Lag[];
 }
 
 const HEADER_ENTRY = 42;
@@ -145,7 +148,7 @@ export async function checkRepository(repo: Repository, o: CheckOptions): Promis
       pr.snapshots.push(...hurt);
     }
   }
-  return { problems, warnings, snapshots: snapshots.length, packs: packs.length, packsRead, blobsRead };
+  return { problems, warnings, snapshots: snapshots.length, packs: packs.length, packsRead, blobsRead, lagging: await readLagRecords(repo.storage) };
 }
 
 /** blob id → snapshots whose trees reference it (walks each snapshot, skipping nothing). */

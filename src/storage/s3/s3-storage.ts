@@ -177,7 +177,7 @@ export class S3Storage implements Storage {
       );
       for (const obj of page.Contents ?? []) {
         const name = obj.Key?.startsWith(this.#base) ? obj.Key.slice(this.#base.length) : '';
-        if (name && !name.endsWith('/')) yield { name, size: obj.Size ?? 0 };
+        if (name && !name.endsWith('/')) yield { name, size: obj.Size ?? 0, ...(obj.LastModified ? { modified: obj.LastModified } : {}) };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
