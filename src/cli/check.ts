@@ -4,6 +4,8 @@ import { repairIndex } from '../repo/repair.js';
 import { shortId } from '../repo/ids.js';
 import { IntegrityError, UsageError } from '../util/errors.js';
 import type { Context } from './context.js';
+import { baseOf, targetsOf } from '../storage/open.js';
+import { parseDuration } from '../config/duration.js';
 import { throttle } from './output.js';
 
 export function registerCheck(program: Command, ctx: () => Context): void {
@@ -58,6 +60,40 @@ export function registerRepair(program: Command, ctx: () => Context): void {
         if (r.unreadablePacks.length > 0) throw new IntegrityError(`${r.unreadablePacks.length} packs could not be read and were left out: run \`safepoint check\` to see the snapshots they hurt`);
       });
     });
+  repair
+    .command('revert')
+    .description('make the repository read as it was at a point in time on its versioned targets (S3 with Object Lock): undoes the deletions and overwrites made since, e.g. by an attacker holding the backup credentials')
+    .requiredOption('--to <time>', 'a date and time (2026-11-29T10:00:00Z), or a duration ago (2h, 3d)')
+    .action(async (f: { to: string }) => {
+      const c = ctx();
+      const to = parsePointInTime(f.to);
+      const spec = await c.repoSpec();
+      const storage = await c.openStorage({ ...spec, minTargets: 1 });
+      try {
+        const versioned = targetsOf(storage).map(baseOf).filter((t) => t.revertTo);
+        if (versioned.length === 0) throw new UsageError('no target of this repository keeps versions (revert needs an S3 bucket with versioning or Object Lock)');
+        let failed = 0;
+        for (const t of versioned) {
+          const r = await t.revertTo!(to);
+          c.out.event({ message_type: 'reverted', target: t.properties().location, objects: r.reverted, failed: r.failed, to: to.toISOString() });
+          c.out.info(`${t.properties().location}: ${r.reverted} objects read again as they were at ${to.toISOString()}`);
+          for (const x of r.failed) process.stderr.write(`error: ${t.properties().location}: ${x}\n`);
+          failed += r.failed.length;
+        }
+        if (failed > 0) throw new IntegrityError(`${failed} objects could not be reverted (see above)`);
+        c.out.info('run `safepoint check --read-data` to confirm the repository is whole');
+      } finally {
+        await storage.close();
+      }
+    });
+}
+
+/** `--to TIME`: an ISO date/time, or a duration meaning that long ago (`2h`, `3d`). */
+export function parsePointInTime(text: string, now = new Date()): Date {
+  if (/^\d+(ms|s|m|h|d|w)$/.test(text.trim())) return new Date(now.getTime() - parseDuration(text.trim()));
+  const t = new Date(text);
+  if (Number.isNaN(t.getTime())) throw new UsageError(`${text}: expected a date and time (2026-11-29T10:00:00Z) or a duration ago (2h, 3d)`);
+  return t;
 }
 
 function parseSubset(text: string): number {

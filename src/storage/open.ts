@@ -35,6 +35,13 @@ export async function openTargets(specs: readonly TargetSpec[], options: OpenTar
   return new MirrorStorage(opened, { ...(options.minTargets !== undefined ? { minTargets: options.minTargets } : {}), ...(options.onLag ? { onLag: options.onLag } : {}) });
 }
 
+/** The backend under the wrappers (retries, fault injection, append-only guard): what implements optional extras. */
+export function baseOf(storage: Storage): Storage {
+  let s = storage;
+  while ('inner' in s && typeof s.inner === 'object' && s.inner !== null) s = s.inner as Storage;
+  return s;
+}
+
 /** The targets of a storage: a mirror's, or the storage itself. */
 export function targetsOf(storage: Storage): readonly Storage[] {
   return storage instanceof MirrorStorage ? storage.targets : [storage];

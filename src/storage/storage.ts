@@ -119,6 +119,12 @@ export interface Storage {
    */
   extendRetention?(name: string, until: Date, options?: { signal?: AbortSignal }): Promise<void>;
 
+  /**
+   * Versioned storage (S3 with Object Lock): makes every object that existed at `since` read as it did then,
+   * undoing later deletions and overwrites (objects created later stay). Optional.
+   */
+  revertTo?(since: Date, options?: { signal?: AbortSignal }): Promise<{ reverted: number; failed: string[] }>;
+
   /** Releases connections and handles. */
   close(): Promise<void>;
 }

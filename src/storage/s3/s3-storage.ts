@@ -9,6 +9,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   PutObjectRetentionCommand,
   S3Client,
@@ -266,6 +267,52 @@ export class S3Storage implements Storage {
     if (err instanceof S3Error) return err.permanent;
     const info = errorInfo(err);
     return isNotFoundInfo(info) || isPermanentInfo(info);
+  }
+
+  /**
+   * Versioned buckets (every Object Lock bucket): undoes what was done to existing objects after `since`. For each
+   * object that had a version at `since`, the delete markers and newer versions written after it are deleted by
+   * version id, so the object reads as it was then. Objects created after `since` are left alone. A newer version
+   * that is itself locked cannot be removed and is reported. This is how a repository comes back after an attacker
+   * with the backup credentials deleted or overwrote it: the locked versions were never gone.
+   */
+  async revertTo(since: Date, options: { signal?: AbortSignal } = {}): Promise<{ reverted: number; failed: string[] }> {
+    const { signal } = options;
+    const byKey = new Map<string, { id: string; at: Date; marker: boolean }[]>();
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    do {
+      const page = await this.#send('list versions', this.#base || '/', signal, (o) =>
+        this.#client.send(new ListObjectVersionsCommand({ Bucket: this.#target.bucket, Prefix: this.#base, KeyMarker: keyMarker, VersionIdMarker: versionMarker }), o),
+      );
+      const add = (key: string | undefined, id: string | undefined, at: Date | undefined, marker: boolean): void => {
+        if (!key || !id || !at) return;
+        const list = byKey.get(key) ?? [];
+        list.push({ id, at, marker });
+        byKey.set(key, list);
+      };
+      for (const v of page.Versions ?? []) add(v.Key, v.VersionId, v.LastModified, false);
+      for (const m of page.DeleteMarkers ?? []) add(m.Key, m.VersionId, m.LastModified, true);
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+    } while (keyMarker);
+    let reverted = 0;
+    const failed: string[] = [];
+    for (const [key, versions] of byKey) {
+      if (!versions.some((v) => !v.marker && v.at <= since)) continue; // created after `since`, or gone before it
+      const later = versions.filter((v) => v.at > since);
+      if (later.length === 0) continue;
+      const name = key.slice(this.#base.length);
+      try {
+        for (const v of later) {
+          await this.#send('revert', name, signal, (o) => this.#client.send(new DeleteObjectCommand({ Bucket: this.#target.bucket, Key: key, VersionId: v.id }), o));
+        }
+        reverted++;
+      } catch (err) {
+        failed.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return { reverted, failed };
   }
 
   async close(): Promise<void> {
