@@ -13,6 +13,7 @@ import { Dataset } from './state.js';
 import { restic, safepoint } from './tools.js';
 import type { Tool } from './tools.js';
 import { totals, verifyTree, walk } from './tree.js';
+import { benchTargets, renderTargets } from './targets.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const scale = Number(process.env['SAFEPOINT_BENCH_SCALE'] ?? '1');
@@ -128,6 +129,9 @@ async function main(): Promise<number> {
   for (const r of runners) await backup(r, 'changed', source, after.bytes);
   for (const r of runners) await restoreAndVerify(r, source, after.bytes);
   for (const r of runners) if (existsSync(r.repo)) r.result.repoBytes = totals(walk(r.repo)).bytes;
+  for (const r of runners) rmSync(r.repo, { recursive: true, force: true }); // room on disk for the targets' repositories
+  const tool = (name: string): Tool | undefined => runners.find((r) => r.tool.name === name && !r.result.error)?.tool;
+  const targets = await benchTargets(source, after.bytes, { ...(tool('safepoint') ? { safepoint: tool('safepoint')! } : {}), ...(tool('restic') ? { restic: tool('restic')! } : {}) }, work, log);
 
   const report: Report = {
     date: new Date().toISOString(),
@@ -146,7 +150,7 @@ async function main(): Promise<number> {
       `Load average (1/5/15 min) at start: ${loadBefore}; at end: ${load()} (other processes on the machine inflate times).`,
     ],
   };
-  const md = renderReport(report);
+  const md = renderReport(report) + renderTargets(targets);
   log('\n' + md);
   const resultsDir = join(projectRoot, 'bench/results');
   mkdirSync(resultsDir, { recursive: true });

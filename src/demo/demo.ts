@@ -1,9 +1,10 @@
-import { mkdtemp, mkdir, writeFile, rm, symlink, unlink, readFile, open } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, rm, symlink, unlink, readFile, readdir, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Repository } from '../repo/repository.js';
 import { openStorage } from '../storage/registry.js';
+import { MirrorStorage } from '../storage/mirror.js';
 import { backup } from '../snapshot/archiver.js';
 import { restoreTree } from '../snapshot/restorer.js';
 import { diffLive, type Change } from '../snapshot/diff.js';
@@ -28,8 +29,9 @@ export interface DemoResult {
 }
 
 /**
- * The demo scenario (npm start): a sample project is backed up into a local repository, damaged, restored and
- * verified byte for byte against the snapshot.
+ * The demo scenario (npm start): a sample project is backed up into a repository on two local targets, damaged
+ * (and so is the first target), restored (damaged ranges read from the second target) and verified byte for byte
+ * against the snapshot; each target is checked on its own.
  */
 export async function runDemo(o: { dir?: string; keep?: boolean; onStep?: (s: DemoStep) => void } = {}): Promise<DemoResult> {
   const dir = o.dir ?? (await mkdtemp(join(tmpdir(), 'safepoint-demo-')));
@@ -49,9 +51,11 @@ export async function runDemo(o: { dir?: string; keep?: boolean; onStep?: (s: De
       return [n, `${n.files} files, ${formatBytes(n.bytes)} in ${project} (code, config/app.env with a secret, a binary asset, a symlink)`];
     });
     void files;
-    const repo = await step('initialise an encrypted repository', async () => {
-      const r = await Repository.init(await openStorage(join(dir, 'repo')), new Secret(randomBytes(16).toString('hex')));
-      return [r, `${join(dir, 'repo')} (AES-256-GCM, scrypt-wrapped key, id ${shortId(r.config.id)})`];
+    const password = new Secret(randomBytes(16).toString('hex'));
+    const targets = [join(dir, 'backup-disk-1'), join(dir, 'backup-disk-2')];
+    const repo = await step('initialise an encrypted repository on two targets', async () => {
+      const r = await Repository.init(new MirrorStorage(await Promise.all(targets.map((t) => openStorage(t)))), password);
+      return [r, `${targets.join(' + ')}: every pack is written to both in one pass (AES-256-GCM, scrypt-wrapped key, id ${shortId(r.config.id)})`];
     });
     const first = await step('back up the project (full)', async () => {
       const r = await backup(repo, { paths: [project], tags: ['demo'] });
@@ -86,6 +90,10 @@ export async function runDemo(o: { dir?: string; keep?: boolean; onStep?: (s: De
       const r = await backup(repo, { paths: [project], tags: ['safety'], parent: { ...second.snapshot, id: second.snapshotId } });
       return [r, `snapshot ${shortId(r.snapshotId)} tagged "safety": the damaged state can itself be recovered`];
     });
+    const flipped = await step('damage the first backup target too (bit flips in its packs)', async () => {
+      const packs = await flipPackBytes(targets[0]!);
+      return [packs, `${packs} packs of ${targets[0]} altered: restore must notice and read those ranges from the second target`];
+    });
     await step('restore the last good snapshot in place', async () => {
       await rm(project, { recursive: true, force: true }); // the safety snapshot holds what is removed here
       const r = await restoreTree(repo, second.snapshot.tree, { target: dir, overwrite: true, verify: true });
@@ -95,15 +103,45 @@ export async function runDemo(o: { dir?: string; keep?: boolean; onStep?: (s: De
     const ok = await step('verify every byte against the snapshot', async () => {
       const changes: Change[] = [];
       for await (const c of diffLive(repo, await rootNode(), project, liveOpts, 'shop')) changes.push(c);
-      const report = await checkRepository(repo, { readData: 1 });
-      const good = changes.length === 0 && report.problems.length === 0;
-      return [good, good && changes.length === 0 ? `no difference with snapshot ${shortId(second.snapshotId)}; check --read-data: ${report.blobsRead} blobs in ${report.packsRead} packs verified` : `${changes.length} differences (${changes.slice(0, 5).map((c) => `${c.kind} ${c.path}`).join(', ')}), ${report.problems.length} repository problems`];
+      // each target checked on its own, as `safepoint check` does: the damage on the first is found, the second is whole
+      const [damaged, healthy] = await Promise.all(targets.map(async (t) => {
+        const single = await Repository.open(await openStorage(t), password);
+        try {
+          return await checkRepository(single, { readData: 1 });
+        } finally {
+          await single.close();
+        }
+      }));
+      const found = new Set(damaged!.problems.filter((p) => p.kind === 'pack').map((p) => p.id)).size;
+      const good = changes.length === 0 && healthy!.problems.length === 0 && found === flipped;
+      return [good, good ? `no difference with snapshot ${shortId(second.snapshotId)}; check --read-data: ${targets[1]} whole (${healthy!.blobsRead} blobs verified), ${targets[0]}: all ${found} altered packs detected` : `${changes.length} differences (${changes.slice(0, 5).map((c) => `${c.kind} ${c.path}`).join(', ')}), ${healthy!.problems.length} problems on the healthy target, ${found} of ${flipped} altered packs detected`];
     });
     await repo.close();
     return { dir, steps, ok };
   } finally {
     if (!o.keep && !o.dir) await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Flips one byte in the middle of every data pack of a local repository folder; returns how many. */
+async function flipPackBytes(repoDir: string): Promise<number> {
+  let n = 0;
+  for (const sub of await readdir(join(repoDir, 'data'))) {
+    for (const name of await readdir(join(repoDir, 'data', sub))) {
+      const fh = await open(join(repoDir, 'data', sub, name), 'r+');
+      try {
+        const { size } = await fh.stat();
+        const b = Buffer.alloc(1);
+        await fh.read(b, 0, 1, Math.floor(size / 2));
+        b[0] = b[0]! ^ 0x5a;
+        await fh.write(b, 0, 1, Math.floor(size / 2));
+        n++;
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+  return n;
 }
 
 async function makeProject(root: string): Promise<{ files: number; bytes: number }> {

@@ -11,7 +11,7 @@ const SCRATCH = /^(locks|lag)\//;
  * A client-side guard for an append-only repository or credential: new objects can be added, but nothing that
  * holds data (packs, index, snapshots, keys, config) can be removed or replaced through it. It stops mistakes and
  * a casual attacker using safepoint itself; pair it with storage that enforces the same server-side (an S3 policy
- * without s3:DeleteObject, Object Lock, an SFTP account on `chattr +a` folders): docs/security.md.
+ * without s3:DeleteObject, Object Lock, an SFTP account on `chattr +a` folders): docs/storage.md.
  */
 export class AppendOnlyStorage implements Storage {
   readonly inner: Storage;

@@ -110,6 +110,18 @@ start() {
   sk=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40 || true)
   S3_ENDPOINT=http://127.0.0.1:$rgw_port
 
+  # memstore (default): objects in the OSD's RAM, fast to start, for tests. bluestore: a sparse block file in
+  # DIR/osd.0, for the benchmark, whose GiBs would not fit in RAM twice over.
+  case ${CEPH_RGW_STORE:-memstore} in
+    memstore) store_conf="osd objectstore = memstore
+memstore device bytes = $((${CEPH_RGW_STORE_GB:-8} << 30))" ;;
+    bluestore) store_conf="osd objectstore = bluestore
+bluestore block create = true
+bluestore block size = $((${CEPH_RGW_STORE_GB:-8} << 30))
+bluestore fsck on mkfs = false
+bluestore fsck on mount = false" ;;
+    *) die "CEPH_RGW_STORE must be memstore or bluestore" ;;
+  esac
   cat >"$CONF" <<CONF
 [global]
 fsid = $fsid
@@ -150,8 +162,7 @@ admin socket = $DIR/run/\$name.asok
 [osd]
 osd data = $DIR/osd.\$id
 admin socket = $DIR/run/\$name.asok
-osd objectstore = memstore
-memstore device bytes = $((${CEPH_RGW_STORE_GB:-8} << 30))
+$store_conf
 
 [client.rgw.a]
 # radosgw asks for a secure mon connection by default, which auth none cannot give
