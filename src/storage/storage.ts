@@ -30,7 +30,7 @@ export interface ObjectInfo {
 
 /** Per-target settings from the config (`repositories.<name>.targets` entries) and the command line. */
 export interface BackendOptions {
-  /** Parallel connections / requests in flight (S3, SFTP). */
+  /** Parallel connections / requests in flight (S3: requests; SFTP: operations at once on its one connection). */
   readonly connections?: number;
   /** S3 storage class for new objects (STANDARD, STANDARD_IA, ...). */
   readonly storageClass?: string;
@@ -40,7 +40,7 @@ export interface BackendOptions {
   readonly region?: string;
   /** S3 named profile from the shared AWS config/credentials files. */
   readonly profile?: string;
-  /** SFTP: private key file (default: ssh-agent, then ~/.ssh/id_ed25519, ~/.ssh/id_rsa). */
+  /** SFTP: private key file (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa). */
   readonly keyFile?: string;
   /** SFTP: known_hosts file (default ~/.ssh/known_hosts). */
   readonly knownHosts?: string;
