@@ -296,19 +296,11 @@ export class Repository implements BlobSaver, BlobLoader {
   }
 
   /**
-   * Raw bytes of a pack range (still encrypted). `blobs`: the blobs the range holds; when the repository has several
-   * targets their authentication tags are checked here so that a damaged copy is read from the next target.
+   * Raw bytes of a pack range (still encrypted, not verified: the caller decodes each blob, and reads a blob that
+   * fails again through loadBlob, which tries the other copies and targets).
    */
-  async readPack(pack: string, offset: number, length: number, blobs?: readonly BlobLocation[]): Promise<Buffer> {
-    if (!blobs || this.storage.properties().kind !== 'mirror') return this.storage.get(packPath(pack), { offset, length });
-    const validate = (bytes: Buffer): void => {
-      for (const b of blobs) {
-        const at = b.offset - offset;
-        if (at + b.length > bytes.length) throw new IntegrityError(`pack ${shortId(pack)}: truncated`);
-        openBox(this.key.encKey, bytes.subarray(at, at + b.length), `blob in pack ${shortId(pack)}`);
-      }
-    };
-    return this.storage.get(packPath(pack), { offset, length, validate });
+  async readPack(pack: string, offset: number, length: number): Promise<Buffer> {
+    return this.storage.get(packPath(pack), { offset, length });
   }
 
   /** Plaintext length of a blob, from the index. */
@@ -376,7 +368,7 @@ export class Repository implements BlobSaver, BlobLoader {
         this.#unindexed.push(entry);
         if (this.#unindexed.length >= INDEX_EVERY_PACKS) await this.#writePendingIndex();
       },
-    });
+    }, this.storage.properties().parallelism ?? 2);
     return this.#packer;
   }
 

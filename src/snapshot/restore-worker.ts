@@ -37,7 +37,8 @@ export interface WriteItem {
 }
 
 /** Per small file, or per chunk write (with `extent`: the end of the last byte written, holes skipped). */
-export type WriteResult = { readonly rel: string; readonly extent?: number; readonly error?: string; readonly code?: string };
+/** One write's outcome; a blob that did not decode is reported once, as `damaged` (its id), for the caller to fetch again. */
+export type WriteResult = { readonly rel: string; readonly extent?: number; readonly error?: string; readonly code?: string; readonly damaged?: string };
 
 const { encKey, macKey } = workerData as { encKey: Uint8Array; macKey: Uint8Array };
 const enc = Buffer.from(encKey);
@@ -53,8 +54,8 @@ parentPort?.on('message', (m: { seq: number; bytes: Uint8Array; items: WriteItem
       plain = item.compressed ? decompress(inner) : inner;
       if (plain.length !== item.rawLength || blobId(mac, plain) !== item.id) throw new Error(`blob ${item.id.slice(0, 8)}: content does not match its id`);
     } catch (err) {
-      for (const f of item.files) results.push({ rel: f.rel, error: (err as Error).message });
-      for (const w of item.writes) results.push({ rel: w.rel, extent: -1, error: (err as Error).message });
+      // damaged in this copy: the main thread reads it again (another target, another pack) and writes it there
+      results.push({ rel: '', damaged: item.id, error: (err as Error).message });
       continue;
     }
     for (const w of item.writes) {

@@ -21,9 +21,10 @@ export type RestorerRepo = BlobLoader & {
   blobId(plain: Uint8Array): string;
   blobSize(id: string): number | undefined;
   locate(id: string): readonly BlobLocation[];
-  readPack(pack: string, offset: number, length: number, blobs?: readonly BlobLocation[]): Promise<Buffer>;
+  readPack(pack: string, offset: number, length: number): Promise<Buffer>;
   decodeBlob(id: string, loc: BlobLocation, box: Buffer): Buffer;
   readonly key: { readonly encKey: Buffer; readonly macKey: Buffer };
+  readonly storage?: { properties(): { readonly parallelism?: number } };
 };
 
 export interface RestoreOptions {
@@ -350,7 +351,8 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
     });
   }
   const writes = new Semaphore(WRITE_CONCURRENCY);
-  const packs = new Semaphore(PACK_CONCURRENCY);
+  // a network target hides its latency behind more reads in flight
+  const packs = new Semaphore(Math.max(PACK_CONCURRENCY, repo.storage?.properties().parallelism ?? 0));
   const threads = workerCount();
   const writers = !overwrite && threads > 0 ? new RestoreWriters(repo.key, threads) : null;
   const jobsByRel = new Map<string, FileJob>();
@@ -359,9 +361,40 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
     const n = job.e.node;
     return { rel: job.e.rel, path: job.path, uid: n.uid, gid: n.gid, mode: n.mode, mtime: n.mtime };
   };
+  /** A blob a writer thread could not decode: fetched again (another copy or target) and written from here. */
+  const rescue = async (item: WriteItem): Promise<void> => {
+    let plain: Buffer;
+    try {
+      plain = await repo.loadBlob('data', item.id);
+    } catch (err) {
+      await Promise.all([...item.writes, ...item.files].map((w) => jobsByRel.get(w.rel)).map((job) => job && abandon(job, err)));
+      return;
+    }
+    const place = async (job: FileJob | undefined, offset: number): Promise<void> => {
+      if (!job || job.failed) return;
+      try {
+        const fh = await (job.handle ??= create(job.path));
+        job.extent = Math.max(job.extent, await writeChunk(fh, plain, offset));
+        if (--job.remaining === 0) await finish(job);
+      } catch (err) {
+        await abandon(job, err);
+      }
+    };
+    for (const f of item.files) {
+      const job = jobsByRel.get(f.rel);
+      if (job) job.remaining = 1; // taken back from the thread
+      await place(job, 0);
+    }
+    for (const w of item.writes) await place(jobsByRel.get(w.rel), w.offset);
+  };
   const handOver = async (bytes: Buffer, items: WriteItem[]): Promise<void> => {
     const finishing: Promise<void>[] = [];
     for (const r of await writers!.write(bytes, items)) {
+      if (r.damaged !== undefined) {
+        const item = items.find((i) => i.id === r.damaged);
+        if (item) finishing.push(rescue(item));
+        continue;
+      }
       const job = jobsByRel.get(r.rel);
       if (!job) continue;
       if (r.error !== undefined) {
@@ -386,7 +419,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
         for (const range of ranges([...blobs.values()])) {
           let bytes: Buffer | null = null;
           try {
-            bytes = await repo.readPack(pack, range.start, range.end - range.start, range.blobs.map((b) => b.loc));
+            bytes = await repo.readPack(pack, range.start, range.end - range.start);
           } catch {
             bytes = null; // each blob below falls back to its other copies
           }

@@ -52,7 +52,8 @@ export class MirrorStorage implements Storage {
   }
 
   properties(): StorageProperties {
-    return { location: this.targets.map((t) => t.properties().location).join(' + '), kind: 'mirror' };
+    const parallelism = Math.max(...this.targets.map((t) => t.properties().parallelism ?? 2));
+    return { location: this.targets.map((t) => t.properties().location).join(' + '), kind: 'mirror', parallelism };
   }
 
   /** Targets that missed writes in this session. */

@@ -12,6 +12,11 @@ export interface StorageProperties {
    * ahead, and the server refuses to delete or replace the object before that date. Absent: none.
    */
   readonly objectLock?: ObjectLockPolicy;
+  /**
+   * How many large transfers (packs) in flight pay off: 1–2 for a local disk, more for a network target whose
+   * latency hides behind parallel requests. Writers and restores use it to size their pipelines. Default 2.
+   */
+  readonly parallelism?: number;
 }
 
 export interface ObjectLockPolicy {

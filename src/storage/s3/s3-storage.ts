@@ -103,7 +103,7 @@ export class S3Storage implements Storage {
   }
 
   properties(): StorageProperties {
-    return { location: this.#target.location, kind: 's3', objectLock: this.#options.objectLock };
+    return { location: this.#target.location, kind: 's3', objectLock: this.#options.objectLock, parallelism: Math.min(this.#options.connections ?? 8, 6) };
   }
 
   /**
