@@ -24,7 +24,7 @@ const MiB = 1024 * 1024;
 
 const sshd = await startSshd();
 after(() => sshd?.stop());
-const missing = 'sshd (openssh-server) is not installed';
+const missing = 'sshd (openssh-server) is not installed, or /run/sshd is missing and only root can make it';
 
 /** A storage on the test server at `<root>/<sub>`, with its key and known_hosts, and HOME pointed at a temp folder. */
 function open(server: Sshd, sub: string, options: BackendOptions = {}): Storage {

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const SSHD = '/usr/sbin/sshd';
+const PRIVSEP_DIR = '/run/sshd';
 
 export interface Sshd {
   readonly port: number;
@@ -40,11 +41,13 @@ export interface Sshd {
   stop(): Promise<void>;
 }
 
-/** Starts a server, or returns null when sshd or ssh-keygen is not installed (tests then use `needService`). */
+/**
+ * Starts a server, or returns null when sshd or ssh-keygen is not installed, or when sshd's privilege separation
+ * folder is missing and only root could make it (tests then use `needService`).
+ */
 export async function startSshd(): Promise<Sshd | null> {
   if (!(await executable(SSHD)) || !(await which('ssh-keygen'))) return null;
-  // sshd refuses to start without its privilege separation folder (normally made by the service unit)
-  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  if (!(await privsepDir())) return null;
   const dir = await mkdtemp(join(tmpdir(), 'sp-sshd-'));
   const home = join(dir, 'home');
   const root = join(dir, 'repos');
@@ -205,6 +208,21 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 async function alive(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
+
+/**
+ * sshd refuses to start without its privilege separation folder (normally made by the service unit): makes it when
+ * missing (succeeds when it exists). False when it cannot be made and we are not root (a local run as a user); as
+ * root that is an error.
+ */
+async function privsepDir(): Promise<boolean> {
+  try {
+    await mkdir(PRIVSEP_DIR, { recursive: true, mode: 0o755 });
+    return true;
+  } catch (err) {
+    if (process.getuid?.() === 0) throw err;
+    return false;
+  }
 }
 
 async function executable(path: string): Promise<boolean> {
