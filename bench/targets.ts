@@ -79,6 +79,8 @@ export async function benchTargets(source: string, bytes: number, tools: { safep
   }
   const rows: TargetRow[] = [];
   try {
+    // a fresh RGW creates its data pools on the first bucket and object (seconds): not part of any measurement
+    await runMeasured([...cli, 'init', '--repo', `s3:${rgw.endpoint}/warmup`], { ...sp.env, ...s3env });
     for (const c of cases) rows.push(await runCase(c, source, root, log, bytes));
   } finally {
     await rgw.stop();

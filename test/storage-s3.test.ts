@@ -73,7 +73,7 @@ describe('S3 storage against a real Ceph RGW', () => {
     const raw = rawClient(g);
     await raw.send(new HeadBucketCommand({ Bucket: 'made-by-create' }));
     raw.destroy();
-    assert.deepEqual(s.properties(), { location: `s3:${g.endpoint}/made-by-create`, kind: 's3', objectLock: undefined });
+    assert.deepEqual(s.properties(), { location: `s3:${g.endpoint}/made-by-create`, kind: 's3', objectLock: undefined, parallelism: 6 });
   });
 
   it('passes the conformance suite at the bucket root and under a prefix', async (t) => {

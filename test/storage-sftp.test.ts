@@ -46,7 +46,7 @@ test('sftp storage passes the storage conformance suite', async (t) => {
   if (!needService(t, sshd !== null, missing) || !sshd) return;
   const storage = open(sshd, 'conformance');
   try {
-    assert.deepEqual(storage.properties(), { location: `sftp://${sshd.user}@127.0.0.1:${sshd.port}${sshd.root}/conformance`, kind: 'sftp' });
+    assert.deepEqual(storage.properties(), { location: `sftp://${sshd.user}@127.0.0.1:${sshd.port}${sshd.root}/conformance`, kind: 'sftp', parallelism: 4 });
     const results = await runConformance(storage);
     assert.ok(results.length >= 8);
     assert.deepEqual(results.filter((r) => r.status === 'fail'), [], sshd.log());

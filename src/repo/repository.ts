@@ -51,6 +51,8 @@ export interface BlobLoader {
 
 const INDEX_EVERY_PACKS = 64;
 
+const TREE_CACHE_BYTES = 64 * 1024 * 1024;
+
 /** An open repository: keys, index, blobs, JSON objects. Only this layer sees the storage. */
 export class Repository implements BlobSaver, BlobLoader {
   readonly storage: Storage;
@@ -64,6 +66,9 @@ export class Repository implements BlobSaver, BlobLoader {
   readonly #pending = new Set<string>();
   readonly #unindexed: PackEntry[] = [];
   readonly #treeCache = new Map<string, Buffer>();
+  #treeCacheBytes = 0;
+  /** Tree packs read whole (network targets): one request instead of one per folder. */
+  readonly #treePacks = new Map<string, Promise<void>>();
   #packer: Packer | undefined;
   #indexLoaded = false;
 
@@ -381,7 +386,7 @@ export class Repository implements BlobSaver, BlobLoader {
   /** Loads and verifies a blob, trying each copy in turn. */
   async loadBlob(type: BlobType, id: string): Promise<Buffer> {
     if (type === 'tree') {
-      const hit = this.#treeCache.get(id);
+      const hit = this.#treeCache.get(id) ?? (await this.#prefetchTreePack(id));
       if (hit) return hit;
     }
     const locations = this.index.lookup(id);
@@ -411,9 +416,45 @@ export class Repository implements BlobSaver, BlobLoader {
     return plain;
   }
 
+  /**
+   * On a network target, a folder walk would cost one request per tree: the first tree needed from a pack brings
+   * every tree of that pack (one ranged read), decoded into the tree cache. Damaged trees are skipped here and
+   * loaded (or reported) one by one by the caller. Returns the wanted tree when the pack held it intact.
+   */
+  async #prefetchTreePack(id: string): Promise<Buffer | undefined> {
+    if ((this.storage.properties().kind ?? 'local') === 'local') return undefined;
+    const loc = this.index.lookup(id)[0];
+    const pack = loc && this.index.pack(loc.pack);
+    if (!pack || pack.type !== 'tree') return undefined;
+    let loading = this.#treePacks.get(pack.id);
+    if (!loading) {
+      loading = (async () => {
+        const end = Math.max(...pack.blobs.map((b) => b.offset + b.length));
+        const bytes = await this.storage.get(packPath(pack.id), { offset: 0, length: end });
+        for (const b of pack.blobs) {
+          try {
+            this.#cacheTree(b.id, this.decodeBlob(b.id, { pack: pack.id, ...b }, bytes.subarray(b.offset, b.offset + b.length)));
+          } catch {
+            // left for loadBlob's own read, which tries the other copies and targets
+          }
+        }
+      })().catch(() => undefined);
+      this.#treePacks.set(pack.id, loading);
+    }
+    await loading;
+    return this.#treeCache.get(id);
+  }
+
+  /** Trees are cached up to 64 MiB, oldest out first. */
   #cacheTree(id: string, plain: Buffer): void {
-    if (this.#treeCache.size >= 4096) this.#treeCache.delete(this.#treeCache.keys().next().value as string);
+    if (this.#treeCache.has(id)) return;
     this.#treeCache.set(id, plain);
+    this.#treeCacheBytes += plain.length;
+    while (this.#treeCacheBytes > TREE_CACHE_BYTES && this.#treeCache.size > 1) {
+      const [oldest, tree] = this.#treeCache.entries().next().value as [string, Buffer];
+      this.#treeCache.delete(oldest);
+      this.#treeCacheBytes -= tree.length;
+    }
   }
 
   async close(): Promise<void> {

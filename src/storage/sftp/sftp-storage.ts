@@ -62,7 +62,7 @@ export class SftpStorage implements Storage {
   }
 
   properties(): StorageProperties {
-    return { location: this.#target.location, kind: 'sftp' };
+    return { location: this.#target.location, kind: 'sftp', parallelism: this.#options.connections ?? 4 };
   }
 
   async put(name: string, data: Uint8Array | readonly Uint8Array[], options: PutOptions = {}): Promise<void> {
