@@ -208,6 +208,21 @@ test('storage validate runs the storage checks against a target', async () => {
   }
 });
 
+test('storage validate without a URL checks every target of the configured repository', async () => {
+  const t = await tempDir();
+  try {
+    const config = join(t.path, 'safepoint.yaml');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(config, `version: 1\nproject: v\nrepositories:\n  r:\n    targets: [ ${join(t.path, 'a')}, ${join(t.path, 'b')} ]\n`);
+    const r = await runCli(['storage', 'validate', '--config', config, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const targets = new Set(r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { target: string }).target));
+    assert.deepEqual([...targets], [join(t.path, 'a'), join(t.path, 'b')]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 test('the demo (npm start) recovers the project, reading the damaged target\'s packs from the second one', async () => {
   const r = await runCli(['demo', '--json']);
   assert.equal(r.code, 0, r.stderr);

@@ -92,6 +92,14 @@ describe('repositories on SFTP (real OpenSSH server)', () => {
     }
   });
 
+  it('storage validate checks an SFTP target with a key and known_hosts given on the command line', async (t) => {
+    const s = server(t);
+    if (!s) return;
+    const r = await runCli(['storage', 'validate', s.url('validate'), '--key-file', s.keyFile, '--known-hosts', s.knownHostsFile], { env: env(s) });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /all \d+ checks passed/);
+  });
+
   it('an unknown host key is refused in one line that says how to check and add it', async (t) => {
     const s = server(t);
     if (!s) return;
