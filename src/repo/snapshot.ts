@@ -42,6 +42,8 @@ export interface Snapshot {
   program_version: string;
   /** Set by `safepoint copy`: the id of the snapshot this one was copied from, in another repository. */
   original?: string;
+  /** Database snapshots: what the streams hold (kind, format, database, server version, row counts...). */
+  meta?: Record<string, unknown>;
 }
 
 export interface SnapshotWithId extends Snapshot {

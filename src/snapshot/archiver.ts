@@ -4,7 +4,7 @@ import { readSmall } from '../util/small-files.js';
 import { workerCount } from '../util/threads.js';
 import type { BigIntStats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { chunkFile } from '../repo/chunker.js';
 import type { BlobLoader, BlobSaver } from '../repo/repository.js';
 import type { BackupType, Snapshot, SnapshotSummary } from '../repo/snapshot.js';
@@ -15,6 +15,7 @@ import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Excluder } from './exclude.js';
 import { IngestFailure, IngestPool, type IngestRepo } from './ingest/ingest-pool.js';
+import { currentUser } from '../util/user.js';
 import { VERSION } from '../version.js';
 
 /** What the archiver needs from the repository. */
@@ -128,7 +129,7 @@ async function run(repo: ArchiverRepo, options: BackupOptions, paths: string[], 
   }
   await repo.flush();
   const end = clock.now();
-  const user = safeUser();
+  const user = currentUser();
   const snapshot: Snapshot = {
     version: 1,
     time: start.toISOString(),
@@ -379,12 +380,4 @@ function checkNames(paths: readonly string[]): void {
   }
 }
 
-function safeUser(): { name: string; uid: number; gid: number } {
-  try {
-    const u = userInfo();
-    return { name: u.username, uid: u.uid, gid: u.gid };
-  } catch {
-    return { name: 'unknown', uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
-  }
-}
 
