@@ -1,0 +1,51 @@
+/**
+ * What every database source (SQLite, PostgreSQL, MariaDB) provides to the backup command and to the restore
+ * procedure (src/restore/): back up into a snapshot of streams, restore a snapshot with the database's own tools,
+ * and verify the result. The procedure around them (stop services, safety backup, restart, health) is shared.
+ */
+import type { Repository } from '../repo/repository.js';
+import type { BackupType, Snapshot } from '../repo/snapshot.js';
+
+export interface DbBackupOptions {
+  readonly tags?: readonly string[];
+  readonly type?: BackupType;
+  readonly onProgress?: (bytes: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** Where a restore goes: in place (the configured database / file), or somewhere else. */
+export interface DbRestoreTarget {
+  /**
+   * SQLite: a file path. PostgreSQL / MariaDB (logical): a database name on the configured server. Absent: the
+   * source's own database or file (in place).
+   */
+  readonly into?: string;
+}
+
+export interface DbCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface DbRestoreResult {
+  /** What was written, for messages: a file path or `postgres://host:port/db`. */
+  readonly target: string;
+  readonly bytes: number;
+}
+
+export interface DatabaseDriver<S> {
+  /** A human-readable location of the live database, without secrets (e.g. `postgres://127.0.0.1:5432/shop`). */
+  describe(source: S): string;
+  /** Backs the database up into one snapshot (source name, type, meta filled in). */
+  backup(repo: Repository, source: S, o: DbBackupOptions): Promise<{ snapshotId: string; snapshot: Snapshot }>;
+  /** Whether the target holds live data a restore would overwrite (the procedure then needs a safety backup and --force). */
+  exists(source: S, target: DbRestoreTarget): Promise<boolean>;
+  /** Restores a snapshot made by `backup` with the database's own tools. */
+  restore(repo: Repository, snapshot: Snapshot, source: S, target: DbRestoreTarget, o: { signal?: AbortSignal }): Promise<DbRestoreResult>;
+  /**
+   * Verifies the restored database: it opens / the server answers; the engine's own integrity check; the per-table
+   * row counts recorded at backup time (snapshot.meta) match; the source's SQL `checks` hold.
+   */
+  verify(source: S, snapshot: Snapshot, target: DbRestoreTarget): Promise<DbCheck[]>;
+}
