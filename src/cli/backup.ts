@@ -10,6 +10,8 @@ import { formatBytes, formatRate, formatSeconds } from '../util/format.js';
 import { shortId } from '../repo/ids.js';
 import type { Context } from './context.js';
 import { collect } from './options.js';
+import { isDatabaseSource } from '../db/drivers.js';
+import { runDatabaseBackup } from './database.js';
 import { throttle } from './output.js';
 import { resolve } from 'node:path';
 
@@ -22,6 +24,7 @@ export interface BackupFlags {
   host?: string;
   parent?: string;
   force?: boolean;
+  type?: string;
 }
 
 export function registerBackup(program: Command, ctx: () => Context): void {
@@ -37,6 +40,7 @@ export function registerBackup(program: Command, ctx: () => Context): void {
     .option('--host <name>', 'host name to record (default: this machine)')
     .option('--parent <snapshot>', 'snapshot whose unchanged files are reused (default: latest with the same paths)')
     .option('--force', 're-read every file instead of reusing unchanged ones from the parent')
+    .option('--type <type>', 'database sources: full | diff | incr (logical dumps and SQLite copies are always full)')
     .action(async (paths: string[], flags: BackupFlags) => {
       process.exitCode = await runBackup(ctx(), paths, flags);
     });
@@ -51,8 +55,9 @@ export async function runBackup(ctx: Context, argPaths: string[], flags: BackupF
   if (flags.source) {
     const cfg = await ctx.requireConfig();
     const src = findSource(cfg, flags.source);
-    if (src.type !== 'files') throw new UsageError(`source ${src.name} is of type ${src.type}: only files sources can be backed up yet`);
     if (paths.length > 0) throw new UsageError('give either paths or --source, not both');
+    if (isDatabaseSource(src)) return runDatabaseBackup(ctx, src, flags);
+    if (flags.type !== undefined) throw new UsageError('--type applies to database sources');
     paths = [...(src.paths ?? [])];
     excludes = [...excludes, ...(src.exclude ?? [])];
     tags = [...tags, ...(src.tags ?? [])];

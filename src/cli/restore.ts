@@ -2,14 +2,20 @@ import type { Command } from 'commander';
 import { findSnapshot } from '../repo/snapshot.js';
 import { restoreTree } from '../snapshot/restorer.js';
 import { shortId } from '../repo/ids.js';
-import { IntegrityError } from '../util/errors.js';
+import { IntegrityError, UsageError } from '../util/errors.js';
+import { isDatabaseSource } from '../db/drivers.js';
+import { runDatabaseRestore } from './database.js';
 import { formatBytes, formatRate, formatSeconds } from '../util/format.js';
 import type { Context } from './context.js';
 import { collect } from './options.js';
 import { throttle } from './output.js';
 
 interface RestoreFlags {
-  target: string;
+  target?: string;
+  snapshot?: string;
+  into?: string;
+  dryRun?: boolean;
+  force?: boolean;
   include: string[];
   exclude: string[];
   verify?: boolean;
@@ -23,9 +29,13 @@ interface RestoreFlags {
 export function registerRestore(program: Command, ctx: () => Context): void {
   program
     .command('restore')
-    .description('restore a snapshot into a folder (DIR/<name of each backed-up path>/...)')
-    .argument('<snapshot>', 'snapshot id (or a unique prefix), or "latest"')
-    .requiredOption('-t, --target <dir>', 'folder to restore into (must be empty unless --overwrite)')
+    .description('restore a snapshot of files into a folder (DIR/<name of each backed-up path>/...), or a database source through its restore procedure (stop services, safety backup, restore, verify, restart)')
+    .argument('[snapshot]', 'snapshot id (or a unique prefix), or "latest"')
+    .option('-t, --target <dir>', 'files: folder to restore into (must be empty unless --overwrite)')
+    .option('--snapshot <id>', 'database sources: the snapshot to restore (default: the latest of the source)')
+    .option('--into <target>', 'database sources: restore elsewhere (SQLite: a file; PostgreSQL/MariaDB: a database name) instead of in place')
+    .option('--dry-run', 'database sources: print the plan without running it')
+    .option('--force', 'database sources: allow replacing the live database (a safety backup is taken first)')
     .option('-i, --include <glob>', 'restore only matching paths, relative to the snapshot root, e.g. "app/config/**" (repeatable)', collect, [])
     .option('-e, --exclude <glob>', 'skip matching paths (repeatable)', collect, [])
     .option('--verify', 're-read every restored file and check it against the snapshot')
@@ -38,12 +48,24 @@ export function registerRestore(program: Command, ctx: () => Context): void {
     });
 }
 
-async function runRestore(ctx: Context, ref: string, flags: RestoreFlags): Promise<number> {
+async function runRestore(ctx: Context, refArg: string | undefined, flags: RestoreFlags): Promise<number> {
+  if (flags.source) {
+    const cfg = await ctx.config();
+    const src = cfg?.sources.find((s) => s.name === flags.source);
+    if (cfg && src && isDatabaseSource(src)) {
+      if (flags.target) throw new UsageError('--target is for files; a database source restores in place, or elsewhere with --into');
+      return runDatabaseRestore(ctx, cfg, src, { ...flags, ...(refArg !== undefined && flags.snapshot === undefined ? { snapshot: refArg } : {}) });
+    }
+  }
+  if (flags.into !== undefined || flags.dryRun || flags.force) throw new UsageError('--into, --dry-run and --force are for database sources (--source NAME)');
+  const ref = refArg ?? (flags.snapshot ?? 'latest');
+  const target = flags.target;
+  if (!target) throw new UsageError('restoring files needs --target DIR');
   const out = ctx.out;
   return ctx.withRepository('restore', 'shared', async (repo) => {
     const sn = await findSnapshot(repo, ref, { ...(flags.source ? { source: flags.source } : {}), ...(flags.host ? { host: flags.host } : {}), tags: flags.tag });
     await repo.loadIndex();
-    out.info(`restoring snapshot ${shortId(sn.id)} of ${sn.paths.join(', ')} at ${sn.time} to ${flags.target}`);
+    out.info(`restoring snapshot ${shortId(sn.id)} of ${sn.paths.join(', ')} at ${sn.time} to ${target}`);
     const started = Date.now();
     const show = throttle(out.json ? 1000 : 150, (p: { files: number; bytes: number; totalFiles: number; totalBytes: number }) => {
       const secs = (Date.now() - started) / 1000;
@@ -52,7 +74,7 @@ async function runRestore(ctx: Context, ref: string, flags: RestoreFlags): Promi
       else out.status(`[${formatSeconds(secs)}] ${(pct * 100).toFixed(1)}%  ${p.files}/${p.totalFiles} files ${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)}  ${formatRate(p.bytes, secs)}  ETA ${formatSeconds(pct > 0 ? (secs / pct) * (1 - pct) : NaN)}`);
     });
     const r = await restoreTree(repo, sn.tree, {
-      target: flags.target,
+      target,
       include: flags.include,
       exclude: flags.exclude,
       overwrite: flags.overwrite ?? false,
