@@ -1,0 +1,112 @@
+/** The database restore procedure through the CLI, on a SQLite source with services (mission §3.2). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { lastJson, runCli, tempDir } from './helpers.js';
+
+interface Step {
+  message_type: string;
+  step: number;
+  name: string;
+  status: string;
+  detail: string;
+}
+
+async function project(root: string, health = 'true'): Promise<{ config: string; db: string; log: string }> {
+  const db = join(root, 'app.db');
+  const log = join(root, 'services.log');
+  const d = new Database(db);
+  d.pragma('journal_mode = WAL');
+  d.exec('create table orders (id integer primary key, item text); insert into orders (item) values (\'book\'), (\'pen\');');
+  d.close();
+  const config = join(root, 'safepoint.yaml');
+  await writeFile(
+    config,
+    `version: 1
+project: shop
+repositories:
+  db: { targets: [ ${join(root, 'repo')} ] }
+sources:
+  - name: sessions
+    type: sqlite
+    repository: db
+    path: ${db}
+    services: [ api ]
+    checks:
+      - sql: "select count(*) > 0 from orders"
+services:
+  api:
+    stop: echo stop >> ${log}
+    start: echo start >> ${log}
+    health: { command: "${health}", timeout: 5s }
+`,
+  );
+  return { config, db, log };
+}
+
+const steps = (stdout: string): Step[] => stdout.trim().split('\n').map((l) => JSON.parse(l) as Step).filter((e) => e.message_type === 'step');
+
+test('restore of a database source: refuses to replace without --force, plans with --dry-run, then runs every step', async () => {
+  const t = await tempDir();
+  try {
+    const p = await project(t.path);
+    assert.equal((await runCli(['init', '--config', p.config, '--repo', 'db'])).code, 0);
+    const b = await runCli(['backup', '--config', p.config, '--source', 'sessions', '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    assert.deepEqual((lastJson(b.stdout).meta as { tables: Record<string, number> }).tables, { orders: 2 });
+    // the data goes bad
+    const d = new Database(p.db);
+    d.exec("delete from orders where item = 'book'; insert into orders (item) values ('ransom')");
+    d.close();
+
+    const refused = await runCli(['restore', '--config', p.config, '--source', 'sessions']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /^error: .*app\.db exists and the restore would replace it: add --force/);
+
+    const dry = await runCli(['restore', '--config', p.config, '--source', 'sessions', '--dry-run', '--json']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual(steps(dry.stdout).map((s) => s.status), ['not_executed', 'not_executed', 'not_executed', 'not_executed', 'not_executed']);
+    await assert.rejects(readFile(p.log), 'a dry run runs nothing');
+
+    const r = await runCli(['restore', '--config', p.config, '--source', 'sessions', '--force', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const s = steps(r.stdout);
+    assert.deepEqual(s.map((x) => x.status), ['success', 'success', 'success', 'success', 'success']);
+    assert.match(s[1]!.detail, /snapshot \w+ \(tag safety\)/);
+    assert.match(s[3]!.detail, /integrity_check ok.*row counts ok.*select count/);
+    assert.equal(await readFile(p.log, 'utf8'), 'stop\nstart\n');
+    const after = new Database(p.db, { readonly: true });
+    assert.deepEqual(after.prepare('select item from orders order by id').all(), [{ item: 'book' }, { item: 'pen' }]);
+    after.close();
+    // the damaged state was kept as a safety snapshot and can itself be restored
+    const snaps = JSON.parse((await runCli(['snapshots', '--config', p.config, '--repo', 'db', '--json'])).stdout) as { tags: string[] }[];
+    assert.deepEqual(snaps.map((x) => x.tags.includes('safety')), [false, true]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a failed step stops the plan and says how to undo; restoring --into elsewhere leaves the services alone', async () => {
+  const t = await tempDir();
+  try {
+    const p = await project(t.path, 'exit 1');
+    assert.equal((await runCli(['init', '--config', p.config, '--repo', 'db'])).code, 0);
+    assert.equal((await runCli(['backup', '--config', p.config, '--source', 'sessions'])).code, 0);
+    const r = await runCli(['restore', '--config', p.config, '--source', 'sessions', '--force', '--json']);
+    assert.equal(r.code, 1);
+    const s = steps(r.stdout);
+    assert.deepEqual(s.map((x) => x.status), ['success', 'success', 'success', 'success', 'error']);
+    assert.match(s[4]!.detail, /exit 1.*start the services by hand.*safepoint restore --source sessions --snapshot \w+ --force/);
+    assert.match(r.stderr, /^error: restore of sessions stopped at step 5/m);
+
+    const copy = join(t.path, 'copy', 'app.db');
+    const into = await runCli(['restore', '--config', p.config, '--source', 'sessions', '--into', copy, '--json']);
+    assert.equal(into.code, 0, into.stderr);
+    assert.deepEqual(steps(into.stdout).map((x) => x.status), ['skipped', 'skipped', 'success', 'success', 'skipped']);
+    assert.equal(await readFile(p.log, 'utf8'), 'stop\nstart\n', 'only the in-place restore touched the services');
+  } finally {
+    await t.cleanup();
+  }
+});
