@@ -230,5 +230,6 @@ test('the demo (npm start) recovers the project, reading the damaged target\'s p
   const titles = events.filter((e) => e.message_type === 'demo_step').map((e) => e.title);
   assert.ok(titles.includes('damage the first backup target too (bit flips in its packs)'), titles.join('; '));
   assert.match(events.find((e) => e.title === 'verify every byte against the snapshot')?.detail ?? '', /no difference with snapshot .* whole .* all \d+ altered packs detected/);
+  assert.match(events.find((e) => e.title === 'restore the database to the last good point and verify it')?.detail ?? '', /integrity_check ok, row counts ok/);
   assert.equal(events.at(-1)?.ok, true);
 });

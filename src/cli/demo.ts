@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runDemo } from '../demo/demo.js';
 import { IntegrityError } from '../util/errors.js';
 import type { Context } from './context.js';
 
@@ -13,6 +12,7 @@ export function registerDemo(program: Command, ctx: () => Context): void {
       const c = ctx();
       c.out.info('safepoint demo: back up, damage, restore, verify\n');
       let n = 0;
+      const { runDemo } = await import('../demo/demo.js'); // loads SQLite and the rest only when asked
       const r = await runDemo({
         ...(f.dir ? { dir: f.dir } : {}),
         keep: f.keep ?? false,
