@@ -32,6 +32,8 @@ export interface DbRestoreResult {
   /** What was written, for messages: a file path or `postgres://host:port/db`. */
   readonly target: string;
   readonly bytes: number;
+  /** What the user should know (e.g. where the replaced database was kept). */
+  readonly notes?: readonly string[];
 }
 
 export interface DatabaseDriver<S> {

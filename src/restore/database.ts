@@ -52,7 +52,7 @@ export function databaseRestorePlan(r: DatabaseRestoreRequest): PlanStep[] {
       name: `restore snapshot ${shortId(r.snapshot.id)} of ${r.snapshot.time}`,
       run: async () => {
         const out = await r.driver.restore(r.repo, r.snapshot, r.source, r.target, {});
-        return `${out.target} restored (${(out.bytes / 1048576).toFixed(1)} MiB)`;
+        return `${out.target} restored (${(out.bytes / 1048576).toFixed(1)} MiB)${out.notes?.length ? `; ${out.notes.join('; ')}` : ''}`;
       },
       onFailure: () => `${undo()}${restart()}`,
     },
