@@ -5,6 +5,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { lastJson, runCli, tempDir } from './helpers.js';
+import { needService } from './services/require.js';
+import { PG, dropAllLike, pgSql, postgresAvailable, testPrefix } from './services/postgres.js';
 
 interface Step {
   message_type: string;
@@ -108,5 +110,34 @@ test('a failed step stops the plan and says how to undo; restoring --into elsewh
     assert.equal(await readFile(p.log, 'utf8'), 'stop\nstart\n', 'only the in-place restore touched the services');
   } finally {
     await t.cleanup();
+  }
+});
+
+test('a PostgreSQL source through the CLI: backup --source, restore in place with --force keeps the replaced database', async (t) => {
+  if (!needService(t, await postgresAvailable(), `PostgreSQL not reachable on ${PG.host}:${PG.port}`)) return;
+  const dir = await tempDir();
+  const prefix = testPrefix();
+  const db = `${prefix}shop`;
+  try {
+    await pgSql('postgres', `CREATE DATABASE ${db}`);
+    await pgSql(db, "CREATE TABLE orders (id serial primary key, item text); INSERT INTO orders (item) SELECT 'item ' || g FROM generate_series(1, 1000) g;");
+    const config = join(dir.path, 'safepoint.yaml');
+    await writeFile(config, `version: 1\nproject: shop\nrepositories:\n  db: { targets: [ ${join(dir.path, 'repo')} ] }\nsources:\n  - name: shop-db\n    type: postgres\n    repository: db\n    mode: logical\n    connection: { host: ${PG.host}, port: ${PG.port}, user: ${PG.user}, database: ${db} }\n    checks:\n      - sql: "select count(*) = 1000 from orders"\n`);
+    assert.equal((await runCli(['init', '--config', config, '--repo', 'db'])).code, 0);
+    const b = await runCli(['backup', '--config', config, '--source', 'shop-db', '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    const incr = await runCli(['backup', '--config', config, '--source', 'shop-db', '--type', 'incr']);
+    assert.equal(incr.code, 2);
+    assert.match(incr.stderr, /always full .* diff and incr need mode: physical/);
+    await pgSql(db, 'DELETE FROM orders WHERE id % 2 = 0');
+    const r = await runCli(['restore', '--config', config, '--source', 'shop-db', '--force', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const s = steps(r.stdout);
+    assert.deepEqual(s.map((x) => x.status), ['skipped', 'success', 'success', 'success', 'skipped']);
+    assert.match(s[2]!.detail, /__before_/);
+    assert.equal((await pgSql(db, 'SELECT count(*) FROM orders')).trim(), '1000');
+  } finally {
+    await dropAllLike(prefix);
+    await dir.cleanup();
   }
 });
