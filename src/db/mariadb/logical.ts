@@ -1,6 +1,6 @@
 /**
  * MariaDB / MySQL logical backups: `mariadb-dump` of one database streamed straight into the repository, restored
- * by piping the dump into the `mariadb` client; see README.md beside this file for the choices (row counts from the
+ * by piping the dump into the `mariadb` client; see docs/databases.md for the choices (row counts from the
  * dump itself, the trial restore and the `__before_` database of an in-place restore).
  */
 import { randomBytes } from 'node:crypto';
