@@ -16,7 +16,7 @@ import { fingerprint, HostKeyError } from '../src/storage/sftp/known-hosts.js';
 import { runConformance } from '../src/storage/testing/conformance.js';
 import type { BackendOptions, Storage } from '../src/storage/storage.js';
 import { UserError } from '../src/util/errors.js';
-import { needService } from './services/require.js';
+import { failure, needService } from './services/require.js';
 import { startSshd, type Sshd } from './services/sshd.js';
 
 const run = promisify(execFile);
@@ -30,16 +30,6 @@ const missing = 'sshd (openssh-server) is not installed, or /run/sshd is missing
 function open(server: Sshd, sub: string, options: BackendOptions = {}): Storage {
   const url = server.url(sub);
   return openSftp(url.slice('sftp:'.length), url, { keyFile: server.keyFile, knownHosts: server.knownHostsFile, env: { HOME: server.home }, ...options });
-}
-
-async function failure(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof Error, String(err));
-    return err;
-  }
-  assert.fail('expected a failure');
 }
 
 test('sftp storage passes the storage conformance suite', async (t) => {

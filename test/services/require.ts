@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 
 /** True when every test must really run: CI (`CI=true`) or `.ci/run` (SAFEPOINT_TEST_REQUIRE_ALL=1). */
@@ -14,4 +15,15 @@ export function needService(t: TestContext, available: boolean, reason: string):
   if (servicesRequired()) throw new Error(`required service missing under CI: ${reason}`);
   t.skip(reason);
   return false;
+}
+
+/** The error a promise rejects with; fails the test when it resolves. */
+export async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof Error, String(err));
+    return err;
+  }
+  assert.fail('expected a failure');
 }

@@ -16,7 +16,7 @@ import { fastRepository } from '../../repo/testing.js';
 import { listStreams } from '../../snapshot/stream-backup.js';
 import { UserError } from '../../util/errors.js';
 import { Secret } from '../../util/secret.js';
-import { needService } from '../../../test/services/require.js';
+import { failure, needService } from '../../../test/services/require.js';
 import { mariadbLogicalDriver as driver } from './logical.js';
 import { findTool, ident, literal, query } from './mariadb-tools.js';
 
@@ -101,16 +101,6 @@ async function withRepo<T>(fn: (repo: Repository) => Promise<T>): Promise<T> {
     await repo.close();
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof Error, String(err));
-    return err;
-  }
-  assert.fail('expected a failure');
 }
 
 test('backup, then restore into a new database: data, schema, view, trigger, procedure; verify; a row-count mismatch is found', async (t) => {
