@@ -1,5 +1,7 @@
 // `npm run bench`: safepoint vs restic on the same data in the same run.
 // Env: SAFEPOINT_BENCH_DIR (base folder, default bench/data),
+//      SAFEPOINT_BENCH_ONLY=targets (only the storage-target section, written to bench/results/targets.md),
+//      SAFEPOINT_BENCH_S3=0 (skip the storage-target section),
 //      SAFEPOINT_BENCH_SCALE (default 1.0, e.g. 0.02 for a quick run),
 //      SAFEPOINT_BENCH_TOOLS (comma list, default "safepoint,restic").
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -120,14 +122,21 @@ async function main(): Promise<number> {
   for (const s of skipped) log(s);
   for (const r of runners) log(`${r.tool.name}: ${r.tool.version}`);
 
-  for (const r of runners) await exec(r, 'init', r.tool.init(r.repo));
-  for (const r of runners) await backup(r, 'initial', source, before.bytes);
-  for (const r of runners) await backup(r, 'unchanged', source, before.bytes);
-  const mutation = dataset.mutate();
-  log(`1% change: ${mutation}`);
+  // SAFEPOINT_BENCH_ONLY=targets: only the storage-target section (faster to iterate on)
+  const onlyTargets = process.env['SAFEPOINT_BENCH_ONLY'] === 'targets';
+  let mutation = 'none (SAFEPOINT_BENCH_ONLY=targets)';
+  if (!onlyTargets) {
+    for (const r of runners) await exec(r, 'init', r.tool.init(r.repo));
+    for (const r of runners) await backup(r, 'initial', source, before.bytes);
+    for (const r of runners) await backup(r, 'unchanged', source, before.bytes);
+    mutation = dataset.mutate();
+    log(`1% change: ${mutation}`);
+  }
   const after = totals(walk(source));
-  for (const r of runners) await backup(r, 'changed', source, after.bytes);
-  for (const r of runners) await restoreAndVerify(r, source, after.bytes);
+  if (!onlyTargets) {
+    for (const r of runners) await backup(r, 'changed', source, after.bytes);
+    for (const r of runners) await restoreAndVerify(r, source, after.bytes);
+  }
   for (const r of runners) if (existsSync(r.repo)) r.result.repoBytes = totals(walk(r.repo)).bytes;
   for (const r of runners) rmSync(r.repo, { recursive: true, force: true }); // room on disk for the targets' repositories
   const tool = (name: string): Tool | undefined => runners.find((r) => r.tool.name === name && !r.result.error)?.tool;
@@ -154,8 +163,9 @@ async function main(): Promise<number> {
   log('\n' + md);
   const resultsDir = join(projectRoot, 'bench/results');
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(join(resultsDir, 'latest.md'), md);
-  log(`written to ${join(resultsDir, 'latest.md')}`);
+  const file = join(resultsDir, onlyTargets ? 'targets.md' : 'latest.md');
+  writeFileSync(file, md);
+  log(`written to ${file}`);
   return runners.some((r) => r.result.error) ? 1 : 0;
 }
 
