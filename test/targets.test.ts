@@ -66,6 +66,10 @@ test('a target that is down: the default (all targets) fails and records nothing
     assert.equal((await readdir(join(p.a, 'lag'))).length, 1, 'the lagging target is recorded on the healthy one');
     const lagging = await runCli(['check', '--repo', p.a]);
     assert.match(lagging.stderr, /target-b has been missing writes since/);
+    // deleting while a target lags would let sync bring the deleted back, or leave it without the new index
+    const forget = await runCli(['forget', '--config', relaxed.config, '--keep-last', '1']);
+    assert.equal(forget.code, 2);
+    assert.match(forget.stderr, /^error: forget needs every target up to date, and .*target-b has missed writes since .*run `safepoint sync` first/m);
 
     // back online: sync copies what it missed, and the lag record goes
     await rm(p.b);
@@ -182,6 +186,40 @@ test('copy moves snapshots to a repository with other keys; a second copy skips 
     const wrong = await runCli(['copy', '--from', from, '--to', to]);
     assert.notEqual(wrong.code, 0);
     assert.match(wrong.stderr, /^error: wrong password/m);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('prune on a mirror repacks from the intact copy, and a damaged config on the first target is read from the second', async () => {
+  const t = await tempDir();
+  try {
+    const p = await mirrorProject(t.path);
+    assert.equal((await runCli(['init', '--config', p.config])).code, 0);
+    assert.equal((await runCli(['backup', '--config', p.config, '--source', 'app'])).code, 0);
+    await writeTree(p.src, { 'data/big.bin': pseudoRandom(3 << 20, 8) });
+    assert.equal((await runCli(['backup', '--config', p.config, '--source', 'app'])).code, 0);
+    // every blob of every pack of target a altered in place (a byte in every 64), and its config too
+    for (const f of (await listFiles(p.a)).filter((x) => x.startsWith('data/') || x === 'config')) {
+      const bytes = await readFile(join(p.a, f));
+      for (let at = 0; at < bytes.length; at += 64) bytes[at] = bytes[at]! ^ 0x40;
+      await writeFile(join(p.a, f), bytes);
+    }
+    const snaps = await runCli(['snapshots', '--config', p.config, '--json']);
+    assert.equal(snaps.code, 0, snaps.stderr);
+    const forget = await runCli(['forget', '--config', p.config, '--keep-last', '1', '--prune', '--max-unused', '0%']);
+    assert.equal(forget.code, 0, forget.stderr);
+    // the second target must hold only intact data: nothing damaged was copied into the new packs
+    const check = await runCli(['check', '--repo', p.b, '--read-data']);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    const out = join(t.path, 'out');
+    const r = await runCli(['restore', 'latest', '--repo', p.b, '--target', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await hashTree(join(out, 'src')), await hashTree(p.src));
+    const both = await runCli(['check', '--config', p.config]);
+    assert.notEqual(both.code, 0);
+    assert.match(both.stderr, new RegExp(`error: ${p.a}: cannot be opened`));
+    assert.match(both.stdout, new RegExp(`${p.b}: checked 1 snapshots`));
   } finally {
     await t.cleanup();
   }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { checkRepository } from '../verify/check.js';
 import { repairIndex } from '../repo/repair.js';
 import { shortId } from '../repo/ids.js';
-import { IntegrityError, UsageError } from '../util/errors.js';
+import { IntegrityError, UsageError, errorMessage } from '../util/errors.js';
 import type { Context } from './context.js';
 import { baseOf, targetsOf } from '../storage/open.js';
 import { parseDuration } from '../config/duration.js';
@@ -36,6 +36,11 @@ export function registerCheck(program: Command, ctx: () => Context): void {
           failed += r.problems.length;
           failures.push(location);
         }
+      }, (location, err) => {
+        failed++;
+        failures.push(location);
+        c.out.event({ message_type: 'error', target: location, kind: 'target', id: null, message: errorMessage(err), snapshots: [] });
+        process.stderr.write(`error: ${location}: cannot be opened: ${errorMessage(err)}\n`);
       });
       if (failed > 0) throw new IntegrityError(`check found ${failed} problems (in ${failures.join(', ')}; see above)`);
       c.out.info('no errors were found');
@@ -58,7 +63,7 @@ export function registerRepair(program: Command, ctx: () => Context): void {
         c.out.event({ message_type: 'summary', packs: r.packs, blobs: r.blobs, old_index_files: r.oldIndexFiles, unreadable_packs: r.unreadablePacks });
         c.out.info(`wrote a new index: ${r.packs} packs, ${r.blobs} blobs (replaces ${r.oldIndexFiles} index files)`);
         if (r.unreadablePacks.length > 0) throw new IntegrityError(`${r.unreadablePacks.length} packs could not be read and were left out: run \`safepoint check\` to see the snapshots they hurt`);
-      });
+      }, undefined, { allTargets: true });
     });
   repair
     .command('revert')
@@ -68,6 +73,7 @@ export function registerRepair(program: Command, ctx: () => Context): void {
       const c = ctx();
       const to = parsePointInTime(f.to);
       const spec = await c.repoSpec();
+      if (spec.appendOnly) throw new UsageError('repair revert deletes object versions, and this client is append-only: run it on a client without append_only');
       const storage = await c.openStorage({ ...spec, minTargets: 1 });
       try {
         const versioned = targetsOf(storage).map(baseOf).filter((t) => t.revertTo);

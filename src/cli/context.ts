@@ -5,6 +5,8 @@ import type { LoadedConfig } from '../config/load.js';
 import { Repository } from '../repo/repository.js';
 import { withLock } from '../repo/lock.js';
 import { openTargets, type TargetSpec } from '../storage/open.js';
+import { readLagRecords } from '../storage/mirror.js';
+import { stripCredentials } from '../util/secret.js';
 import type { Storage } from '../storage/storage.js';
 import { UsageError, errorMessage } from '../util/errors.js';
 import type { CompressionMode } from '../repo/compression.js';
@@ -30,6 +32,8 @@ export interface RepoSpec {
   readonly compression?: CompressionMode;
   /** This client may add snapshots but never delete or replace anything. */
   readonly appendOnly: boolean;
+  /** Commands that delete: every target must take every write, answer every listing, and none may be lagging. */
+  readonly allTargets?: boolean;
 }
 
 /** What a command works with: output, the config (when there is one) and a way to open the repository. */
@@ -106,7 +110,8 @@ export class Context {
     const retries = this.env.SAFEPOINT_RETRIES === undefined ? undefined : Number(this.env.SAFEPOINT_RETRIES);
     if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) throw new UsageError(`SAFEPOINT_RETRIES=${this.env.SAFEPOINT_RETRIES}: expected a whole number of retries`);
     return openTargets(spec.targets, {
-      minTargets: spec.minTargets,
+      minTargets: spec.allTargets ? spec.targets.length : spec.minTargets,
+      strict: spec.allTargets ?? false,
       retry: {
         ...(retries !== undefined ? { retries } : {}),
         onRetry: (i) => this.out.warn(`${i.op} ${i.name}: ${errorMessage(i.error)}; retry ${i.attempt} in ${(i.delayMs / 1000).toFixed(1)} s`),
@@ -138,11 +143,19 @@ export class Context {
    * Runs fn on each target of the repository as a repository of its own (with its own lock), for commands that
    * report per target (check). A single-target repository runs once.
    */
-  async forEachTarget(operation: string, fn: (repo: Repository, location: string) => Promise<void>): Promise<void> {
+  async forEachTarget(operation: string, fn: (repo: Repository, location: string) => Promise<void>, onUnopenable?: (location: string, err: unknown) => void): Promise<void> {
     const spec = await this.repoSpec();
     const password = await this.password(spec);
     for (const target of spec.targets) {
-      const repo = await this.openRepositoryOn({ ...spec, targets: [target], minTargets: 1 }, password);
+      let repo: Repository;
+      try {
+        repo = await this.openRepositoryOn({ ...spec, targets: [target], minTargets: 1 }, password);
+      } catch (err) {
+        // one target that cannot be opened must not hide whether the others are whole
+        if (!onUnopenable || spec.targets.length === 1) throw err;
+        onUnopenable(stripCredentials(target.url), err);
+        continue;
+      }
       try {
         await withLock(repo, operation, false, () => fn(repo, repo.storage.properties().location), (m) => this.out.warn(m));
       } finally {
@@ -152,9 +165,14 @@ export class Context {
   }
 
   /** Opens the repository, takes a lock, runs fn, releases everything. */
-  async withRepository<T>(operation: string, lock: 'shared' | 'exclusive' | 'none', fn: (repo: Repository) => Promise<T>, sourceName?: string): Promise<T> {
-    const repo = await this.openRepository(sourceName);
+  async withRepository<T>(operation: string, lock: 'shared' | 'exclusive' | 'none', fn: (repo: Repository) => Promise<T>, sourceName?: string, o: { allTargets?: boolean } = {}): Promise<T> {
+    const spec = { ...(await this.repoSpec(sourceName)), allTargets: o.allTargets ?? false };
+    const repo = await this.openRepositoryOn(spec, await this.password(spec));
     try {
+      if (spec.allTargets && spec.targets.length > 1) {
+        const lagging = await readLagRecords(repo.storage);
+        if (lagging.length > 0) throw new UsageError(`${operation} needs every target up to date, and ${lagging.map((l) => `${l.location} has missed writes since ${l.since}`).join('; ')}: run \`safepoint sync\` first`);
+      }
       if (lock === 'none') return await fn(repo);
       return await withLock(repo, operation, lock === 'exclusive', () => fn(repo), (m) => this.out.warn(m));
     } finally {

@@ -52,7 +52,7 @@ export function registerForget(program: Command, ctx: () => Context): void {
       await c.withRepository('prune', f.dryRun ? 'shared' : 'exclusive', (repo) => {
         if (!f.dryRun) repo.requireAdmin('prune');
         return runPrune(c, repo, f);
-      });
+      }, undefined, { allTargets: !f.dryRun });
     });
 
   program
@@ -139,18 +139,24 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
       if (f.prune) await runPrune(c, repo, { maxUnused: f.maxUnused });
     } else c.out.info(`would remove ${doomed.length} snapshots (dry run)`);
     return 0;
-  }, f.source);
+  }, f.source, { allTargets: !f.dryRun });
 }
 
-/** Object Lock: extends the retention of what the repository still uses after a prune (not what it let go). */
+/**
+ * Object Lock: extends the retention of what the repository still uses after a prune, not what it let go: the
+ * live packs are those named by the index files no other supersedes, read afresh (the in-memory index still holds
+ * the packs prune removed).
+ */
 async function extendLiveRetention(repo: Repository): Promise<{ checked: number; extended: number }> {
   const read = await repo.loadIndexFiles();
-  await repo.loadIndex({ force: true, from: read });
   const superseded = new Set(read.files.flatMap((f) => f.json.supersedes));
+  const current = read.files.filter((f) => !superseded.has(f.id));
+  const livePacks = new Set(current.flatMap((f) => f.json.packs.map((p) => p.id)));
+  const liveIndex = new Set(current.map((f) => f.id));
   const base = (name: string): string => name.slice(name.lastIndexOf('/') + 1);
   return extendRetention(repo.storage, (name) => {
-    if (name.startsWith('data/')) return repo.index.pack(base(name)) !== undefined;
-    if (name.startsWith('index/')) return !superseded.has(base(name));
+    if (name.startsWith('data/')) return livePacks.has(base(name));
+    if (name.startsWith('index/')) return liveIndex.has(base(name));
     return true;
   });
 }

@@ -53,7 +53,7 @@ export function registerKey(program: Command, ctx: () => Context): void {
         if (id === repo.keyId) throw new UserError('refusing to remove the key in use: open the repository with another password to remove this one');
         await repo.removeKey(id);
         c.out.info(`removed key ${shortId(id)}`);
-      });
+      }, undefined, { allTargets: true });
     });
   key
     .command('passwd')
@@ -66,6 +66,6 @@ export function registerKey(program: Command, ctx: () => Context): void {
         const id = await repo.addKey(await newPassword(c, f.newPasswordFile));
         await repo.removeKey(repo.keyId);
         c.out.info(`password changed: key ${shortId(repo.keyId)} replaced by ${shortId(id)}`);
-      });
+      }, undefined, { allTargets: true });
     });
 }

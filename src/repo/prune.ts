@@ -1,4 +1,4 @@
-import { objectPath, packPath, shortId } from './ids.js';
+import { objectId, objectPath, packPath, shortId } from './ids.js';
 import { removeUnlessLocked } from './object-lock.js';
 import type { PackEntry } from './index-file.js';
 import type { Repository } from './repository.js';
@@ -124,7 +124,13 @@ export async function prune(repo: Repository, o: PruneOptions = {}): Promise<Pru
   // 3. copy the live blobs of repacked packs (encrypted boxes move as they are)
   n = 0;
   for (const p of repack) {
-    const bytes = await repo.storage.get(packPath(p.id));
+    // the copy moved must be intact: a pack is named by its hash, so a mirror reads the next target when this
+    // one's copy is damaged, and a damaged pack with no intact copy stops prune before anything is deleted
+    const intact = (data: Buffer): void => {
+      if (objectId(data) !== p.id) throw new IntegrityError(`pack ${shortId(p.id)} is damaged (its content does not match its name): prune refuses to repack it; run \`safepoint check --read-data\``);
+    };
+    const bytes = await repo.storage.get(packPath(p.id), { validate: intact });
+    intact(bytes);
     for (const b of p.blobs) {
       if (owner.get(b.id) !== p.id) continue;
       await repo.saveRawBlob(b.type, b.id, bytes.subarray(b.offset, b.offset + b.length), b.rawLength, b.compressed);

@@ -53,8 +53,10 @@ export async function syncTargets(targets: readonly Storage[], options: SyncOpti
     const failed: { name: string; error: string }[] = [];
     let copied = 0;
     let bytes = 0;
-    // one rank at a time, so that nothing is written before what it depends on
+    // one rank at a time, so that nothing is written before what it depends on; a rank with failures stops the
+    // target's sync (its index and snapshots must not arrive without their data)
     for (const prefix of ORDER) {
+      if (failed.length > 0) break;
       const batch = missing.filter(([name]) => name.startsWith(prefix));
       await mapLimit(batch, options.concurrency ?? 4, async ([name, u]) => {
         if (options.dryRun) {
@@ -106,10 +108,14 @@ async function fetchIntact(targets: readonly Storage[], holders: readonly number
   throw new SafepointError(`no intact copy of ${name}: ${errors.join('; ')}`);
 }
 
-/** Every repository object of a target (locks and lag records are per-session scratch, not synced). */
+/**
+ * Every repository object of a target (locks and lag records are per-session scratch, not synced). Listed from the
+ * last rank to the first — snapshots before data — so that a backup finishing meanwhile can add data the listing
+ * sees without its snapshot, never a snapshot without its data.
+ */
 async function listAll(t: Storage, signal?: AbortSignal): Promise<Map<string, ObjectInfo>> {
   const out = new Map<string, ObjectInfo>();
-  for (const prefix of ORDER) {
+  for (const prefix of [...ORDER].reverse()) {
     if (prefix === 'config') {
       try {
         out.set('config', { ...(await t.stat('config', signal ? { signal } : {})), name: 'config' });

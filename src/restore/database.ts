@@ -36,7 +36,7 @@ export function databaseRestorePlan(r: DatabaseRestoreRequest): PlanStep[] {
     {
       name: 'stop the services that use the database',
       run: async () => (services.length === 0 ? { skipped: inPlace ? 'no services configured for this source' : 'restoring elsewhere: the services keep running' } : stopServices(services)),
-      onFailure: () => 'nothing was changed; fix the stop command and run the restore again',
+      onFailure: () => 'the database was not touched; fix the stop command and run the restore again',
     },
     {
       name: 'safety backup of the current state',

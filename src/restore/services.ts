@@ -31,8 +31,11 @@ export function runCommand(command: string, o: { timeoutMs?: number; cwd?: strin
       clearTimeout(timer);
       reject(new ServiceError(`\`${command}\` could not start: ${err.message}`));
     });
-    child.on('close', (code, signal) => {
+    // 'exit', not 'close': a start command that leaves a daemon behind holding the pipes has still finished
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      child.stdout.destroy();
+      child.stderr.destroy();
       if (code === 0) return resolve(out.trim());
       const tail = out.trim().split('\n').slice(-3).join(' / ');
       const how = signal ? `was killed (${signal}${signal === 'SIGKILL' ? `, timeout ${(o.timeoutMs ?? 60_000) / 1000} s` : ''})` : `exited with ${code}`;
@@ -69,11 +72,18 @@ export interface NamedService extends ServiceConfig {
 
 /** Stops services in order; each must have a `stop` command. */
 export async function stopServices(services: readonly NamedService[]): Promise<string> {
+  const stopped: string[] = [];
   for (const s of services) {
-    if (!s.stop) throw new ServiceError(`service ${s.name} has no stop command in safepoint.yaml`);
-    await runCommand(s.stop);
+    try {
+      if (!s.stop) throw new ServiceError(`service ${s.name} has no stop command in safepoint.yaml`);
+      await runCommand(s.stop);
+    } catch (err) {
+      const already = stopped.length > 0 ? ` (already stopped: ${stopped.join(', ')} — start them again if you give up)` : '';
+      throw new ServiceError(`${err instanceof Error ? err.message : String(err)}${already}`, { cause: err });
+    }
+    stopped.push(s.name);
   }
-  return `stopped ${services.map((s) => s.name).join(', ')}`;
+  return `stopped ${stopped.join(', ')}`;
 }
 
 /** Starts services in reverse order and runs their health checks. */

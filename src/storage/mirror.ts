@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SafepointError, errorMessage } from '../util/errors.js';
+import { IntegrityError, SafepointError, errorMessage } from '../util/errors.js';
 import type { GetOptions, ObjectInfo, PutOptions, Storage, StorageProperties } from './storage.js';
 
 /** Not enough targets took a write: the repository must not record anything that depends on it. */
@@ -43,10 +43,17 @@ export class MirrorStorage implements Storage {
   readonly minTargets: number;
   readonly #lagging = new Map<Storage, Lag>();
   readonly #onLag: ((lag: Lag) => void) | undefined;
+  /**
+   * For commands that delete (forget, prune, key remove): a listing must come from every target and a removal
+   * must reach every target — a partial listing would make prune delete what it did not see referenced, and a
+   * removal a down target missed would come back with `sync`.
+   */
+  readonly strict: boolean;
 
-  constructor(targets: readonly Storage[], options: { minTargets?: number; onLag?: (lag: Lag) => void } = {}) {
+  constructor(targets: readonly Storage[], options: { minTargets?: number; onLag?: (lag: Lag) => void; strict?: boolean } = {}) {
     if (targets.length === 0) throw new Error('a mirror needs at least one target');
     this.targets = targets;
+    this.strict = options.strict ?? false;
     this.minTargets = Math.min(targets.length, Math.max(1, options.minTargets ?? targets.length));
     this.#onLag = options.onLag;
   }
@@ -67,6 +74,7 @@ export class MirrorStorage implements Storage {
 
   async put(name: string, data: Uint8Array | readonly Uint8Array[], options?: PutOptions): Promise<void> {
     const healthy = this.#healthy();
+    if (healthy.length === 0) throw new MirrorWriteError(`${name}: every target has failed a write in this run (${this.lagging().map((l) => `${l.location}: ${l.reason}`).join('; ')})`);
     const results = await Promise.allSettled(healthy.map((t) => t.put(name, data, options)));
     const failed: { target: Storage; error: unknown }[] = [];
     results.forEach((r, i) => {
@@ -118,6 +126,8 @@ export class MirrorStorage implements Storage {
     const real = errors.find((e, i) => !this.targets[i]!.isNotFound(e));
     if (real === undefined) throw errors[0];
     if (errors.length === 1) throw real;
+    // damaged everywhere it exists: keep the integrity error's class, callers treat it apart (skip, rebuild)
+    if (errors.every((e, i) => this.targets[i]!.isNotFound(e) || e instanceof IntegrityError)) throw real;
     throw new SafepointError(errors.map((e, i) => `${this.targets[i]!.properties().location}: ${errorMessage(e)}`).join('; '), { cause: real });
   }
 
@@ -130,7 +140,11 @@ export class MirrorStorage implements Storage {
       }),
     );
     const ok = listings.filter((l): l is PromiseFulfilledResult<ObjectInfo[]> => l.status === 'fulfilled');
-    if (ok.length === 0) throw (listings[0] as PromiseRejectedResult).reason;
+    const failed = listings.findIndex((l) => l.status === 'rejected');
+    if (ok.length === 0 || (this.strict && failed >= 0)) {
+      const err = (listings[failed] as PromiseRejectedResult).reason as unknown;
+      throw this.strict && ok.length > 0 ? new MirrorWriteError(`${this.targets[failed]!.properties().location} cannot be listed (${errorMessage(err)}): this command needs every target`, { cause: err }) : err;
+    }
     const seen = new Set<string>();
     for (const l of ok) {
       for (const o of l.value) {
@@ -145,6 +159,7 @@ export class MirrorStorage implements Storage {
     const results = await Promise.allSettled(this.targets.map((t) => t.remove(name, options)));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length === results.length) throw failed[0]!.reason;
+    if (this.strict && failed.length > 0) throw new MirrorWriteError(`${name} could not be removed from every target: ${errorMessage(failed[0]!.reason)}`, { cause: failed[0]!.reason });
   }
 
   isNotFound(err: unknown): boolean {

@@ -14,6 +14,8 @@ export interface OpenTargetsOptions {
   readonly minTargets?: number;
   readonly retry?: RetryPolicy;
   readonly onLag?: (lag: Lag) => void;
+  /** Every target must answer listings and take removals (commands that delete). */
+  readonly strict?: boolean;
 }
 
 /**
@@ -32,7 +34,7 @@ export async function openTargets(specs: readonly TargetSpec[], options: OpenTar
     throw err;
   }
   if (opened.length === 1) return opened[0]!;
-  return new MirrorStorage(opened, { ...(options.minTargets !== undefined ? { minTargets: options.minTargets } : {}), ...(options.onLag ? { onLag: options.onLag } : {}) });
+  return new MirrorStorage(opened, { ...(options.minTargets !== undefined ? { minTargets: options.minTargets } : {}), ...(options.onLag ? { onLag: options.onLag } : {}), strict: options.strict ?? false });
 }
 
 /** The backend under the wrappers (retries, fault injection, append-only guard): what implements optional extras. */

@@ -101,7 +101,8 @@ export class RetryingStorage implements Storage {
 
   async *list(prefix: string, options: { signal?: AbortSignal } = {}): AsyncIterable<ObjectInfo> {
     // a listing is retried as a whole, so it is gathered before it is handed out (no duplicates after a retry)
-    const all = await this.#run('list', prefix || '/', 0, options.signal, async (signal) => {
+    // a listing of many pages may take long: it gets ten times the time of one call (pages of 1000 names each)
+    const all = await this.#run('list', prefix || '/', 9 * (this.#policy.timeoutMs / 1000) * 1048576, options.signal, async (signal) => {
       const out: ObjectInfo[] = [];
       for await (const o of this.inner.list(prefix, { signal })) out.push(o);
       return out;

@@ -299,6 +299,7 @@ export class S3Storage implements Storage {
     const failed: string[] = [];
     for (const [key, versions] of byKey) {
       if (!versions.some((v) => !v.marker && v.at <= since)) continue; // created after `since`, or gone before it
+      if (/^(locks|lag)\//.test(key.slice(this.#base.length))) continue; // session scratch: reviving it would only block
       const later = versions.filter((v) => v.at > since);
       if (later.length === 0) continue;
       const name = key.slice(this.#base.length);
