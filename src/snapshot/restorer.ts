@@ -292,6 +292,10 @@ interface FileJob {
   extent: number;
   handle?: Promise<FileHandle>;
   failed: boolean;
+  /** Chunk writes handed to writer threads and not answered yet: the descriptor must stay open until then. */
+  inThreads: number;
+  /** Abandoned while writes were in threads: closed when the last one comes back. */
+  closeWhenIdle?: boolean;
 }
 
 /**
@@ -322,11 +326,17 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
     if (job.failed) return;
     job.failed = true;
     fail(job.e.rel, err);
+    // a descriptor a writer thread may still write to must not be closed: its number could be reused by the next
+    // file opened, which would then receive this file's bytes
+    if (job.inThreads > 0) job.closeWhenIdle = true;
+    else await closeHandle(job);
+  };
+  const closeHandle = async (job: FileJob): Promise<void> => {
     if (job.handle) await (await job.handle.catch(() => null))?.close().catch(() => undefined);
   };
   const empty: FileJob[] = [];
   for (const e of files) {
-    const job: FileJob = { e, path: join(o.target, e.rel), remaining: e.node.content?.length ?? 0, extent: 0, failed: false };
+    const job: FileJob = { e, path: join(o.target, e.rel), remaining: e.node.content?.length ?? 0, extent: 0, failed: false, inThreads: 0 };
     if (job.remaining === 0) {
       empty.push(job);
       continue;
@@ -389,7 +399,17 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
   };
   const handOver = async (bytes: Buffer, items: WriteItem[]): Promise<void> => {
     const finishing: Promise<void>[] = [];
-    for (const r of await writers!.write(bytes, items)) {
+    let results: Awaited<ReturnType<RestoreWriters['write']>>;
+    try {
+      results = await writers!.write(bytes, items);
+    } finally {
+      // the thread is done with these descriptors (answered, or it died): abandoned files may close now
+      for (const w of items.flatMap((i) => i.writes)) {
+        const job = jobsByRel.get(w.rel);
+        if (job && --job.inThreads === 0 && job.closeWhenIdle) finishing.push(closeHandle(job));
+      }
+    }
+    for (const r of results) {
       if (r.damaged !== undefined) {
         const item = items.find((i) => i.id === r.damaged);
         if (item) finishing.push(rescue(item));
@@ -438,6 +458,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
                   const fh = await (t.job.handle ??= create(t.job.path));
                   jobsByRel.set(t.job.e.rel, t.job);
                   chunkWrites.push({ rel: t.job.e.rel, fd: fh.fd, offset: t.offset });
+                  t.job.inThreads++;
                 } catch (err) {
                   pending.push(abandon(t.job, err));
                 }
