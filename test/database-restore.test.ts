@@ -1,12 +1,13 @@
 /** The database restore procedure through the CLI, on a SQLite source with services (mission §3.2). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { lastJson, runCli, tempDir } from './helpers.js';
 import { needService } from './services/require.js';
 import { PG, dropAllLike, pgSql, postgresAvailable, testPrefix } from './services/postgres.js';
+import { startCluster } from './services/pg-cluster.js';
 
 interface Step {
   message_type: string;
@@ -138,6 +139,34 @@ test('a PostgreSQL source through the CLI: backup --source, restore in place wit
     assert.equal((await pgSql(db, 'SELECT count(*) FROM orders')).trim(), '1000');
   } finally {
     await dropAllLike(prefix);
+    await dir.cleanup();
+  }
+});
+
+test('a physical PostgreSQL source through the CLI: full base backup, restore --into a directory verified by a throwaway server', async (t) => {
+  const cluster = await startCluster();
+  if (!needService(t, cluster !== null, 'PostgreSQL server binaries (initdb, pg_ctl) not installed') || !cluster) return;
+  const dir = await tempDir();
+  await chmod(dir.path, 0o755); // the restored cluster runs as the postgres user, who must reach it
+  try {
+    await cluster.sql('postgres', 'CREATE DATABASE shop');
+    await cluster.sql('shop', "CREATE TABLE orders (id serial primary key, item text); INSERT INTO orders (item) SELECT 'item ' || g FROM generate_series(1, 2000) g;");
+    const config = join(dir.path, 'safepoint.yaml');
+    await writeFile(config, `version: 1\nproject: shop\nrepositories:\n  db: { targets: [ ${join(dir.path, 'repo')} ] }\nsources:\n  - name: cluster\n    type: postgres\n    repository: db\n    mode: physical\n    bin_dir: ${cluster.binDir}\n    data_directory: ${cluster.dataDir}\n    connection: { host: ${cluster.host}, port: ${cluster.port}, user: ${cluster.user}, database: shop }\n    checks:\n      - sql: "select count(*) = 2000 from orders"\n`);
+    assert.equal((await runCli(['init', '--config', config, '--repo', 'db'])).code, 0);
+    const b = await runCli(['backup', '--config', config, '--source', 'cluster', '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    const incr = await runCli(['backup', '--config', config, '--source', 'cluster', '--type', 'incr']);
+    assert.match(incr.stderr, /differential and incremental physical backups are not built yet/);
+    await cluster.sql('shop', "INSERT INTO orders (item) VALUES ('after the backup')");
+    const into = join(dir.path, 'restored');
+    const r = await runCli(['restore', '--config', config, '--source', 'cluster', '--into', into, '--json']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const s = steps(r.stdout);
+    assert.deepEqual(s.map((x) => x.status), ['skipped', 'skipped', 'success', 'success', 'skipped']);
+    assert.match(s[3]!.detail, /server starts ok.*select count\(\*\) = 2000/);
+  } finally {
+    await cluster.stop();
     await dir.cleanup();
   }
 });

@@ -13,7 +13,10 @@ import { throttle } from './output.js';
 /** `safepoint backup --source NAME` of a database source: one snapshot of its dump or copy. */
 export async function runDatabaseBackup(c: Context, source: DatabaseSource, flags: { tag: string[]; type?: string }): Promise<number> {
   const type = flags.type ?? 'full';
-  if (type !== 'full') throw new UsageError(`--type ${type}: ${source.type} ${source.type === 'sqlite' ? 'backups' : `${source.mode} backups`} are always full (consistent copies); diff and incr need mode: physical`);
+  if (type !== 'full') {
+    const physical = source.type !== 'sqlite' && source.mode === 'physical';
+    throw new UsageError(physical ? `--type ${type}: differential and incremental physical backups are not built yet; only full` : `--type ${type}: ${source.type} ${source.type === 'sqlite' ? 'backups' : `${source.mode} backups`} are always full (consistent copies); diff and incr need mode: physical`);
+  }
   const driver = await driverFor(source);
   return c.withRepository('backup', 'shared', async (repo) => {
     c.out.info(`backing up ${driver.describe(source)} (source ${source.name})`);

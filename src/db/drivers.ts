@@ -14,7 +14,7 @@ export async function driverFor(source: DatabaseSource): Promise<DatabaseDriver<
     case 'sqlite':
       return (await import('./sqlite/sqlite-driver.js')).sqliteDriver as DatabaseDriver<DatabaseSource>;
     case 'postgres':
-      if (source.mode === 'physical') throw notYet(source, 'physical PostgreSQL backups (pg_basebackup, WAL archiving, PITR)');
+      if (source.mode === 'physical') return (await import('./postgres/physical.js')).postgresPhysicalDriver as DatabaseDriver<DatabaseSource>;
       return (await import('./postgres/logical.js')).postgresLogicalDriver as DatabaseDriver<DatabaseSource>;
     case 'mariadb':
       if (source.mode === 'physical') throw notYet(source, 'physical MariaDB backups (mariadb-backup)');

@@ -269,7 +269,7 @@ function conninfo(database: string): string {
 }
 
 /** psql's text for a boolean / value: true unless empty, false, 0, no or off. */
-function truthy(v: string | undefined): boolean {
+export function truthy(v: string | undefined): boolean {
   return v !== undefined && v !== '' && !/^(f|false|0|no|off|n)$/i.test(v.trim());
 }
 
