@@ -30,7 +30,7 @@ export interface BackupFlags {
 export function registerBackup(program: Command, ctx: () => Context): void {
   program
     .command('backup')
-    .description('back up files and folders into a new snapshot (exit code 3 when some files could not be read)')
+    .description('back up files and folders into a new snapshot (exit code 3 when some files could not be read), or a source of safepoint.yaml (files or database) with --source')
     .argument('[paths...]', 'files and folders to back up (or use --source)')
     .option('--tag <tag>', 'add a tag to the snapshot (repeatable)', collect, [])
     .option('-e, --exclude <glob>', 'exclude matching paths (repeatable; a pattern without / matches names)', collect, [])

@@ -18,7 +18,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('safepoint')
-    .description('Backup, restore and rollback: encrypted, deduplicated snapshots of files (and soon databases).')
+    .description('Backup, restore and rollback: encrypted, deduplicated snapshots of files and databases, on local disks, S3 and SFTP.')
     .version(VERSION, '-V, --version')
     .option('-r, --repo <repo>', 'repository: a path, a URL, or a repository name from the config (env SAFEPOINT_REPO)')
     .option('-p, --password-file <file>', 'read the repository password from a file (env SAFEPOINT_PASSWORD_FILE, or SAFEPOINT_PASSWORD)')
