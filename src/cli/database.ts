@@ -25,7 +25,7 @@ export async function runDatabaseBackup(c: Context, source: DatabaseSource, flag
       if (c.out.json) c.out.event({ message_type: 'status', seconds_elapsed: Math.round((Date.now() - started) / 1000), bytes_done: bytes });
       else c.out.status(`[${formatSeconds((Date.now() - started) / 1000)}] ${formatBytes(bytes)}`);
     });
-    const { snapshotId, snapshot } = await driver.backup(repo, source, { tags: [...flags.tag, ...source.tags], type: 'full', onProgress: show });
+    const { snapshotId, snapshot } = await driver.backup(repo, source, { tags: flags.tag, type: 'full', onProgress: show });
     c.out.clearStatus();
     const s = snapshot.summary;
     c.out.event({ message_type: 'summary', ...s, snapshot_id: snapshotId, source: source.name, meta: snapshot.meta ?? null });

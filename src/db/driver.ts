@@ -5,6 +5,7 @@
  */
 import type { Repository } from '../repo/repository.js';
 import type { BackupType, Snapshot } from '../repo/snapshot.js';
+import type { StreamBackupOptions } from '../snapshot/stream-backup.js';
 
 export interface DbBackupOptions {
   readonly tags?: readonly string[];
@@ -50,4 +51,19 @@ export interface DatabaseDriver<S> {
    * row counts recorded at backup time (snapshot.meta) match; the source's SQL `checks` hold.
    */
   verify(source: S, snapshot: Snapshot, target: DbRestoreTarget): Promise<DbCheck[]>;
+}
+
+/**
+ * The snapshot every database backup records: a full snapshot of the source, tagged with the source's tags and the
+ * caller's, located at `location`. `meta` is kept by reference: a driver may complete it until the last stream ends.
+ */
+export function dbSnapshotOptions(source: { readonly name: string; readonly tags: readonly string[] }, o: DbBackupOptions, meta: Record<string, unknown>, location: string): StreamBackupOptions {
+  return {
+    source: source.name,
+    type: 'full',
+    tags: [...new Set([...source.tags, ...(o.tags ?? [])])],
+    meta,
+    paths: [location],
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  };
 }

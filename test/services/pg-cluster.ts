@@ -6,10 +6,10 @@
  */
 import { execFile } from 'node:child_process';
 import { access, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../../src/util/net.js';
 
 const run = promisify(execFile);
 
@@ -52,17 +52,6 @@ export async function pgServerBinDir(): Promise<string | null> {
   return null;
 }
 
-/** A TCP port nobody listens on right now on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function osUser(name: string): Promise<{ name: string; uid: number; gid: number }> {
   const uid = Number((await run('id', ['-u', name])).stdout.trim());

@@ -4,10 +4,11 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { access, constants, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../../src/util/net.js';
 
 const run = promisify(execFile);
 const SSHD = '/usr/sbin/sshd';
@@ -155,17 +156,6 @@ export async function startSshd(): Promise<Sshd | null> {
   };
 }
 
-/** A port nobody listens on right now (the kernel's pick; a race with other processes is unlikely). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -9,7 +9,7 @@ import type { Snapshot } from '../../repo/snapshot.js';
 import { backupStreams, readStream, type StreamEntry } from '../../snapshot/stream-backup.js';
 import { systemClock } from '../../util/clock.js';
 import { SafepointError, UserError, errorMessage } from '../../util/errors.js';
-import type { DatabaseDriver, DbCheck, DbRestoreTarget } from '../driver.js';
+import { dbSnapshotOptions, type DatabaseDriver, type DbCheck, type DbRestoreTarget } from '../driver.js';
 import { DumpRowCounter } from './dump-row-counter.js';
 import { ident, literal, pipeInto, query, toolOutput, type MariadbEndpoint } from './mariadb-tools.js';
 
@@ -79,14 +79,7 @@ export const mariadbLogicalDriver: DatabaseDriver<MariadbSource> = {
       // asked for the next entry once the dump is stored: the last moment to abort before the snapshot is recorded
       o.signal?.throwIfAborted();
     }
-    return backupStreams(repo, entries(), {
-      source: source.name,
-      type: 'full',
-      tags: [...new Set([...source.tags, ...(o.tags ?? [])])],
-      meta,
-      paths: [location(source, database)],
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-    });
+    return backupStreams(repo, entries(), dbSnapshotOptions(source, o, meta as unknown as Record<string, unknown>, location(source, database)));
   },
 
   async exists(source, target) {

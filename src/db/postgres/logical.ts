@@ -16,7 +16,7 @@ import type { Snapshot } from '../../repo/snapshot.js';
 import { backupStreams, readStream, type StreamEntry } from '../../snapshot/stream-backup.js';
 import { systemClock } from '../../util/clock.js';
 import { UserError, errorMessage } from '../../util/errors.js';
-import type { DatabaseDriver, DbBackupOptions, DbCheck, DbRestoreResult, DbRestoreTarget } from '../driver.js';
+import { dbSnapshotOptions, type DatabaseDriver, type DbBackupOptions, type DbCheck, type DbRestoreResult, type DbRestoreTarget } from '../driver.js';
 import { PgToolError, PsqlSession, psql, runTool, toolStream, type PgToolsConfig } from './pg-tools.js';
 import { TABLE_COUNTS_SQL, createDatabaseSql, databaseOptionsSql, databaseSettingsSql, quoteIdent, quoteLiteral, tocOwners, withSuffix, type DatabaseOptions } from './pg-sql.js';
 
@@ -141,14 +141,7 @@ async function backup(repo: Repository, source: PostgresSource, o: DbBackupOptio
       { name: dumpName, data: toolStream(source, 'pg_dump', ['-w', '-Fc', '-Z0', `--snapshot=${snapshotName}`], { database, what: `pg_dump of database ${JSON.stringify(database)}`, ...so }) },
       ...(globals ? [{ name: 'globals.sql', data: once(globals) }] : []),
     ];
-    const result = await backupStreams(repo, entries, {
-      source: source.name,
-      type: 'full',
-      tags: [...new Set([...source.tags, ...(o.tags ?? [])])],
-      meta: meta as unknown as Record<string, unknown>,
-      paths: [describePostgres(source)],
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-    });
+    const result = await backupStreams(repo, entries, dbSnapshotOptions(source, o, meta as unknown as Record<string, unknown>, describePostgres(source)));
     return result; // closing the session ends the read-only transaction
   } finally {
     await session.close();

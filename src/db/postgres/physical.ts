@@ -5,7 +5,6 @@
  * pg_verifybackup and by starting a throwaway server on the restored copy (amcheck, the source's SQL checks).
  */
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, chmod, chown, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PostgresSource } from '../../config/schema-sources.js';
@@ -14,11 +13,12 @@ import type { Snapshot } from '../../repo/snapshot.js';
 import { backupStreams, readStream } from '../../snapshot/stream-backup.js';
 import { systemClock } from '../../util/clock.js';
 import { UsageError, UserError, errorMessage, isErrno } from '../../util/errors.js';
-import type { DatabaseDriver, DbBackupOptions, DbCheck, DbRestoreResult, DbRestoreTarget } from '../driver.js';
+import { dbSnapshotOptions, type DatabaseDriver, type DbBackupOptions, type DbCheck, type DbRestoreResult, type DbRestoreTarget } from '../driver.js';
 import { describePostgres, truthy } from './logical.js';
 import { errorLines, psql, toolEnv, type PgToolsConfig } from './pg-tools.js';
 import { quoteIdent, quoteLiteral } from './pg-sql.js';
 import { PhysicalToolError, binPath, launch, runCmd } from './pg-process.js';
+import { freePort } from '../../util/net.js';
 
 export { PhysicalToolError } from './pg-process.js';
 
@@ -151,14 +151,7 @@ async function backup(repo: Repository, source: PostgresSource, o: DbBackupOptio
     Object.assign(meta, parseBaseBackupLog(stderr));
     meta.end_time = systemClock.now().toISOString();
   }, signal);
-  return backupStreams(repo, [{ name: BASE_TAR, data }], {
-    source: source.name,
-    type: 'full',
-    tags: [...new Set([...source.tags, ...(o.tags ?? [])])],
-    meta: meta as unknown as Record<string, unknown>,
-    paths: [describePostgres(source)],
-    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-  });
+  return backupStreams(repo, [{ name: BASE_TAR, data }], dbSnapshotOptions(source, o, meta as unknown as Record<string, unknown>, describePostgres(source)));
 }
 
 /** The data directory a restore writes: `into`, else the configured data_directory. */
@@ -259,17 +252,6 @@ async function emptyDir(dir: string): Promise<void> {
   for (const e of await readdir(dir)) await rm(join(dir, e), { recursive: true, force: true });
 }
 
-/** A TCP port number nobody listens on right now (it also names the throwaway server's socket). */
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? res(a.port) : rej(new Error('no free port'))));
-    });
-  });
-}
 
 /** A word for a shell command line (pg_ctl -o runs through /bin/sh). */
 function shellWord(s: string): string {

@@ -115,7 +115,7 @@ test('an online backup while another process inserts continuously is consistent 
     // not a lock: a reader blocks no writer in WAL mode; the longest pause (~0.1-0.2 s, when the copy ends) is the
     // writer's own checkpoint catching up with the WAL that grew while the copy held its snapshot
     assert.ok(stats.maxGap < 2000, `the writer waited ${stats.maxGap.toFixed(0)} ms for a commit (backup took ${took.toFixed(0)} ms)`);
-    assert.deepEqual(snapshot.tags, ['nightly', 'app']);
+    assert.deepEqual(snapshot.tags, ['app', 'nightly'], 'the source\'s tags, then the caller\'s (the same order for every database source)');
     assert.deepEqual(snapshot.paths, [path]);
     assert.deepEqual(await leftovers(tmpdir(), 'safepoint-sqlite-'), tmpBefore, 'the temporary copy is removed');
 

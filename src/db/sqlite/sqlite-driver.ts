@@ -11,7 +11,7 @@ import type { SqliteSource } from '../../config/schema.js';
 import type { Snapshot } from '../../repo/snapshot.js';
 import { backupStreams, readStream } from '../../snapshot/stream-backup.js';
 import { IntegrityError, UserError, isErrno } from '../../util/errors.js';
-import type { DatabaseDriver } from '../driver.js';
+import { dbSnapshotOptions, type DatabaseDriver } from '../driver.js';
 import { runSqliteTask } from './sqlite-thread.js';
 
 /** The name of the database copy in a SQLite snapshot. */
@@ -42,14 +42,7 @@ export const sqliteDriver: DatabaseDriver<SqliteSource> = {
       const copy = join(dir, SQLITE_STREAM);
       await (await open(copy, 'wx', 0o600)).close();
       const meta = await runSqliteTask('copy', [path, copy], o.signal);
-      return await backupStreams(repo, [{ name: SQLITE_STREAM, data: createReadStream(copy, { highWaterMark: 1 << 20, signal: o.signal }) }], {
-        source: source.name,
-        type: 'full',
-        tags: [...new Set([...(o.tags ?? []), ...source.tags])],
-        paths: [path],
-        meta: { ...meta },
-        onProgress: o.onProgress,
-      });
+      return await backupStreams(repo, [{ name: SQLITE_STREAM, data: createReadStream(copy, { highWaterMark: 1 << 20, signal: o.signal }) }], dbSnapshotOptions(source, o, { ...meta }, path));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
