@@ -1,5 +1,8 @@
 import { IntegrityError, NotFoundError } from '../util/errors.js';
 import { mapLimit } from '../util/concurrency.js';
+import { hostname } from 'node:os';
+import { currentUser } from '../util/user.js';
+import { VERSION } from '../version.js';
 import type { Repository } from './repository.js';
 
 export type BackupType = 'full' | 'differential' | 'incremental';
@@ -55,6 +58,34 @@ export interface SnapshotFilter {
   source?: string;
   tags?: string[];
   paths?: string[];
+}
+
+/** The counters a backup fills in; the times are added by `newSnapshot`. */
+export type SnapshotCounts = Omit<SnapshotSummary, 'backup_start' | 'backup_end' | 'total_duration'>;
+
+/**
+ * A snapshot record for a backup that ran from `start` to `end`: who, where, which program, and the summary with
+ * its times; the caller gives what it backed up.
+ */
+export function newSnapshot(
+  what: Omit<Snapshot, 'version' | 'time' | 'host' | 'username' | 'uid' | 'gid' | 'summary' | 'program_version'> & { host?: string | undefined },
+  counts: SnapshotCounts,
+  start: Date,
+  end: Date,
+): Snapshot {
+  const user = currentUser();
+  const { host, ...rest } = what;
+  return {
+    version: 1,
+    time: start.toISOString(),
+    host: host ?? hostname(),
+    username: user.name,
+    uid: user.uid,
+    gid: user.gid,
+    ...rest,
+    summary: { ...counts, backup_start: start.toISOString(), backup_end: end.toISOString(), total_duration: (end.getTime() - start.getTime()) / 1000 },
+    program_version: `safepoint ${VERSION}`,
+  };
 }
 
 export async function saveSnapshot(repo: Repository, sn: Snapshot): Promise<string> {

@@ -4,10 +4,9 @@ import { readSmall } from '../util/small-files.js';
 import { workerCount } from '../util/threads.js';
 import type { BigIntStats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { hostname } from 'node:os';
 import { chunkFile } from '../repo/chunker.js';
 import type { BlobLoader, BlobSaver } from '../repo/repository.js';
-import type { BackupType, Snapshot, SnapshotSummary } from '../repo/snapshot.js';
+import { newSnapshot, type BackupType, type Snapshot, type SnapshotCounts } from '../repo/snapshot.js';
 import { loadTree, saveTree, type NodeType, type TreeNode } from '../repo/tree.js';
 import { mapLimit, Semaphore } from '../util/concurrency.js';
 import { UserError, errorMessage, isErrno } from '../util/errors.js';
@@ -15,8 +14,6 @@ import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Excluder } from './exclude.js';
 import { IngestFailure, IngestPool, type IngestRepo } from './ingest/ingest-pool.js';
-import { currentUser } from '../util/user.js';
-import { VERSION } from '../version.js';
 
 /** What the archiver needs from the repository. */
 export type ArchiverRepo = BlobSaver &
@@ -128,32 +125,28 @@ async function run(repo: ArchiverRepo, options: BackupOptions, paths: string[], 
     a.summary.data_added += pool.dataAdded;
   }
   await repo.flush();
-  const end = clock.now();
-  const user = currentUser();
-  const snapshot: Snapshot = {
-    version: 1,
-    time: start.toISOString(),
-    host: options.host ?? hostname(),
-    username: user.name,
-    uid: user.uid,
-    gid: user.gid,
-    paths,
-    tags: [...(options.tags ?? [])],
-    source: options.source ?? null,
-    type: options.type ?? (options.parent ? 'incremental' : 'full'),
-    parent: options.parent?.id ?? null,
-    tree: root.id,
-    excludes: [...(options.excludes ?? [])],
-    complete: a.warnings.length === 0,
-    warnings: a.warnings,
-    summary: { ...a.summary, backup_start: start.toISOString(), backup_end: end.toISOString(), total_duration: (end.getTime() - start.getTime()) / 1000 },
-    program_version: `safepoint ${VERSION}`,
-  };
+  const snapshot = newSnapshot(
+    {
+      host: options.host,
+      paths,
+      tags: [...(options.tags ?? [])],
+      source: options.source ?? null,
+      type: options.type ?? (options.parent ? 'incremental' : 'full'),
+      parent: options.parent?.id ?? null,
+      tree: root.id,
+      excludes: [...(options.excludes ?? [])],
+      complete: a.warnings.length === 0,
+      warnings: a.warnings,
+    },
+    a.summary,
+    start,
+    clock.now(),
+  );
   const snapshotId = await repo.saveJson('snapshots', snapshot);
   return { snapshotId, snapshot };
 }
 
-type Counts = Omit<SnapshotSummary, 'backup_start' | 'backup_end' | 'total_duration'>;
+type Counts = SnapshotCounts;
 
 class Archiver {
   readonly warnings: string[] = [];

@@ -1,12 +1,10 @@
-import { hostname } from 'node:os';
 import { currentUser } from '../util/user.js';
 import { chunkStream } from '../repo/chunker.js';
 import type { Repository } from '../repo/repository.js';
-import type { BackupType, Snapshot, SnapshotSummary } from '../repo/snapshot.js';
+import { newSnapshot, type BackupType, type Snapshot, type SnapshotCounts } from '../repo/snapshot.js';
 import { loadTree, saveTree, type TreeNode } from '../repo/tree.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { NotFoundError } from '../util/errors.js';
-import { VERSION } from '../version.js';
 
 /** One stream stored as a file of the snapshot (a dump, a database copy, a WAL segment). */
 export interface StreamEntry {
@@ -41,7 +39,7 @@ export async function backupStreams(repo: Repository, entries: AsyncIterable<Str
   const clock = o.clock ?? systemClock;
   const start = clock.now();
   await repo.loadIndex();
-  const summary: Omit<SnapshotSummary, 'backup_start' | 'backup_end' | 'total_duration'> = {
+  const summary: SnapshotCounts = {
     files_new: 0, files_changed: 0, files_unmodified: 0, dirs_new: 0, dirs_changed: 0, dirs_unmodified: 0,
     data_blobs: 0, tree_blobs: 0, data_added: 0, total_files_processed: 0, total_bytes_processed: 0,
   };
@@ -83,27 +81,24 @@ export async function backupStreams(repo: Repository, entries: AsyncIterable<Str
     await repo.abort();
     throw err;
   }
-  const end = clock.now();
-  const snapshot: Snapshot = {
-    version: 1,
-    time: start.toISOString(),
-    host: o.host ?? hostname(),
-    username: user.name,
-    uid: user.uid,
-    gid: user.gid,
-    paths: [...(o.paths ?? [])],
-    tags: [...(o.tags ?? [])],
-    source: o.source,
-    type: o.type ?? 'full',
-    parent: o.parent ?? null,
-    tree,
-    excludes: [],
-    complete: true,
-    warnings: [],
-    summary: { ...summary, backup_start: start.toISOString(), backup_end: end.toISOString(), total_duration: (end.getTime() - start.getTime()) / 1000 },
-    program_version: `safepoint ${VERSION}`,
-    ...(o.meta ? { meta: o.meta } : {}),
-  };
+  const snapshot = newSnapshot(
+    {
+      host: o.host,
+      paths: [...(o.paths ?? [])],
+      tags: [...(o.tags ?? [])],
+      source: o.source,
+      type: o.type ?? 'full',
+      parent: o.parent ?? null,
+      tree,
+      excludes: [],
+      complete: true,
+      warnings: [],
+      ...(o.meta ? { meta: o.meta } : {}),
+    },
+    summary,
+    start,
+    clock.now(),
+  );
   const snapshotId = await repo.saveJson('snapshots', snapshot);
   return { snapshotId, snapshot };
 }
