@@ -224,3 +224,22 @@ test('prune on a mirror repacks from the intact copy, and a damaged config on th
     await t.cleanup();
   }
 });
+
+test('repair revert: refused on an append-only client, and on targets that keep no versions', async () => {
+  const t = await tempDir();
+  try {
+    const ao = await mirrorProject(t.path, '    append_only: true\n');
+    const refused = await runCli(['repair', 'revert', '--config', ao.config, '--to', '2h']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /^error: repair revert deletes object versions, and this client is append-only/m);
+    const p = await mirrorProject(t.path);
+    assert.equal((await runCli(['init', '--config', p.config])).code, 0);
+    const local = await runCli(['repair', 'revert', '--config', p.config, '--to', '2026-11-29T00:00:00Z']);
+    assert.equal(local.code, 2);
+    assert.match(local.stderr, /^error: no target of this repository keeps versions/m);
+    const bad = await runCli(['repair', 'revert', '--config', p.config, '--to', 'yesterday']);
+    assert.match(bad.stderr, /^error: yesterday: expected a date and time .* or a duration ago/m);
+  } finally {
+    await t.cleanup();
+  }
+});
