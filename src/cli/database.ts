@@ -2,7 +2,13 @@ import { findService } from '../config/lookup.js';
 import type { LoadedConfig } from '../config/load.js';
 import { driverFor, type DatabaseSource } from '../db/drivers.js';
 import { shortId } from '../repo/ids.js';
-import { findSnapshot, loadSnapshots } from '../repo/snapshot.js';
+import { findSnapshot, loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
+import type { Repository } from '../repo/repository.js';
+import type { PostgresSource } from '../config/schema-sources.js';
+import type { DbRestoreTarget } from '../db/driver.js';
+import { BACKUP_TYPES, baseBackups } from '../db/postgres/base-backup.js';
+import { chooseBase, describeTarget, recoveryTarget, type RecoveryFlags, type RecoveryTarget } from '../db/postgres/recovery.js';
+import { archiveGetCommand } from './pg.js';
 import { databaseRestorePlan } from '../restore/database.js';
 import { runPlan } from '../restore/plan.js';
 import { SafepointError, UsageError } from '../util/errors.js';
@@ -12,10 +18,12 @@ import { throttle } from './output.js';
 
 /** `safepoint backup --source NAME` of a database source: one snapshot of its dump or copy. */
 export async function runDatabaseBackup(c: Context, source: DatabaseSource, flags: { tag: string[]; type?: string }): Promise<number> {
-  const type = flags.type ?? 'full';
-  if (type !== 'full') {
-    const physical = source.type !== 'sqlite' && source.mode === 'physical';
-    throw new UsageError(physical ? `--type ${type}: differential and incremental physical backups are not built yet; only full` : `--type ${type}: ${source.type} ${source.type === 'sqlite' ? 'backups' : `${source.mode} backups`} are always full (consistent copies); diff and incr need mode: physical`);
+  const word = flags.type ?? 'full';
+  const type = BACKUP_TYPES[word];
+  if (type === undefined) throw new UsageError(`--type ${word}: expected full, diff or incr`);
+  const physical = source.type !== 'sqlite' && source.mode === 'physical';
+  if (type !== 'full' && !(physical && source.type === 'postgres')) {
+    throw new UsageError(physical ? `--type ${word}: MariaDB physical backups are not built yet` : `--type ${word}: ${source.type} ${source.type === 'sqlite' ? 'backups' : `${source.mode} backups`} are always full (consistent copies); diff and incr need mode: physical`);
   }
   const driver = await driverFor(source);
   return c.withRepository('backup', 'shared', async (repo) => {
@@ -25,21 +33,39 @@ export async function runDatabaseBackup(c: Context, source: DatabaseSource, flag
       if (c.out.json) c.out.event({ message_type: 'status', seconds_elapsed: Math.round((Date.now() - started) / 1000), bytes_done: bytes });
       else c.out.status(`[${formatSeconds((Date.now() - started) / 1000)}] ${formatBytes(bytes)}`);
     });
-    const { snapshotId, snapshot } = await driver.backup(repo, source, { tags: flags.tag, type: 'full', onProgress: show });
+    const { snapshotId, snapshot } = await driver.backup(repo, source, { tags: flags.tag, type, onProgress: show });
     c.out.clearStatus();
     const s = snapshot.summary;
     c.out.event({ message_type: 'summary', ...s, snapshot_id: snapshotId, source: source.name, meta: snapshot.meta ?? null });
     c.out.info(`read ${formatBytes(s.total_bytes_processed)}, added ${formatBytes(s.data_added)} to the repository in ${formatSeconds(s.total_duration)}`);
-    c.out.info(`snapshot ${shortId(snapshotId)} saved`);
+    for (const w of (snapshot.meta?.warnings as string[] | undefined) ?? []) c.out.warn(w);
+    c.out.info(`${snapshot.type} snapshot ${shortId(snapshotId)} saved`);
     return 0;
   }, source.name);
 }
 
-export interface DatabaseRestoreFlags {
+export interface DatabaseRestoreFlags extends RecoveryFlags {
   snapshot?: string;
   into?: string;
   dryRun?: boolean;
   force?: boolean;
+  port?: string;
+  start?: boolean;
+}
+
+/** The base backup a PostgreSQL physical restore starts from, and how far it recovers. */
+async function physicalPlan(c: Context, repo: Repository, source: PostgresSource, flags: DatabaseRestoreFlags): Promise<{ snapshot: SnapshotWithId | undefined; recovery: RecoveryTarget | undefined; restoreCommand: string | undefined }> {
+  const asked = recoveryTarget(flags);
+  if (asked && asked.kind !== 'immediate' && !source.wal_archiving) {
+    throw new UsageError(`recovery to ${describeTarget(asked)} replays archived WAL: source ${source.name} needs wal_archiving: true (and archive_command = 'safepoint pg archive-push %p')`);
+  }
+  const recovery = asked ?? (source.wal_archiving ? ({ kind: 'latest' } as const) : undefined);
+  const restoreCommand = source.wal_archiving ? archiveGetCommand(c, source) : undefined;
+  if (flags.snapshot && flags.snapshot !== 'latest') return { snapshot: await findSnapshot(repo, flags.snapshot), recovery, restoreCommand };
+  const bases = (await baseBackups(repo, source.name)).filter((s) => !s.tags.includes('safety'));
+  const snapshot = chooseBase(bases, recovery ?? { kind: 'latest' }) ?? undefined;
+  if (!snapshot && recovery && bases.length > 0) throw new UsageError(`no base backup of source ${source.name} is old enough to reach ${describeTarget(recovery)}: the oldest became consistent at ${(bases[0]!.meta as { stop_time?: string }).stop_time ?? bases[0]!.time}`);
+  return { snapshot, recovery, restoreCommand };
 }
 
 /** `safepoint restore --source NAME`: the restore procedure of a database source, step by step. */
@@ -47,16 +73,32 @@ export async function runDatabaseRestore(c: Context, cfg: LoadedConfig, source: 
   const driver = await driverFor(source);
   const services = source.services.map((name) => findService(cfg, name));
   return c.withRepository('restore', 'shared', async (repo) => {
-    const snapshot = flags.snapshot && flags.snapshot !== 'latest' ? await findSnapshot(repo, flags.snapshot) : (await loadSnapshots(repo, { source: source.name })).filter((s) => !s.tags.includes('safety')).at(-1);
+    const pitr = source.type === 'postgres' && source.mode === 'physical' ? await physicalPlan(c, repo, source, flags) : null;
+    if (!pitr && recoveryTarget(flags)) throw new UsageError(`recovery targets (--target-time, --target-lsn, --target-name, --target-xid, --target immediate) apply to PostgreSQL sources in mode: physical, not source ${source.name}`);
+    if (!pitr && (flags.start || flags.port !== undefined)) throw new UsageError('--start and --port apply to PostgreSQL sources in mode: physical');
+    const snapshot = pitr
+      ? pitr.snapshot
+      : flags.snapshot && flags.snapshot !== 'latest'
+        ? await findSnapshot(repo, flags.snapshot)
+        : (await loadSnapshots(repo, { source: source.name })).filter((s) => !s.tags.includes('safety') && !s.tags.includes('wal')).at(-1);
     if (!snapshot) throw new UsageError(`source ${source.name} has no snapshot yet: run \`safepoint backup --source ${source.name}\` first`);
     if (snapshot.source !== source.name) throw new UsageError(`snapshot ${shortId(snapshot.id)} belongs to source ${snapshot.source ?? '(none)'}, not ${source.name}`);
-    const target = flags.into !== undefined ? { into: flags.into } : {};
+    if (flags.start && flags.into === undefined) throw new UsageError('--start starts a server on a copy restored elsewhere: add --into DIR (in place, the services start the server)');
+    const port = flags.port === undefined ? undefined : Number(flags.port);
+    if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new UsageError(`--port ${flags.port}: expected a TCP port (1-65535)`);
+    const target: DbRestoreTarget = {
+      ...(flags.into !== undefined ? { into: flags.into } : {}),
+      ...(pitr?.recovery ? { recovery: pitr.recovery } : {}),
+      ...(pitr?.restoreCommand ? { restoreCommand: pitr.restoreCommand } : {}),
+      ...(flags.start ? { start: true } : {}),
+      ...(port !== undefined ? { port } : {}),
+    };
     const overwrites = await driver.exists(source, target);
     const where = flags.into ?? driver.describe(source);
     if (overwrites && !flags.force && !flags.dryRun) {
       throw new UsageError(`${where} exists and the restore would replace it: add --force (a safety backup is taken first), or restore elsewhere with --into`);
     }
-    c.out.info(`${flags.dryRun ? 'plan to restore' : 'restoring'} snapshot ${shortId(snapshot.id)} (${snapshot.time}) of source ${source.name} into ${where}`);
+    c.out.info(`${flags.dryRun ? 'plan to restore' : 'restoring'} snapshot ${shortId(snapshot.id)} (${snapshot.time}) of source ${source.name} into ${where}${target.recovery ? `, recovering to ${describeTarget(target.recovery)}` : ''}`);
     const plan = databaseRestorePlan({ repo, source, driver, snapshot, target, services, overwrites });
     const { ok, reports } = await runPlan(plan, {
       dryRun: flags.dryRun ?? false,

@@ -12,6 +12,7 @@ import { registerKey } from './key.js';
 import { registerDemo } from './demo.js';
 import { registerStorage } from './storage.js';
 import { registerSync } from './sync.js';
+import { registerPg } from './pg.js';
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerKey(program, ctx);
   registerSync(program, ctx);
   registerStorage(program, ctx);
+  registerPg(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;

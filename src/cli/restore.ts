@@ -23,6 +23,12 @@ interface RestoreFlags {
   source?: string;
   host?: string;
   tag: string[];
+  targetTime?: string;
+  targetLsn?: string;
+  targetName?: string;
+  targetXid?: string;
+  port?: string;
+  start?: boolean;
 }
 
 
@@ -31,9 +37,15 @@ export function registerRestore(program: Command, ctx: () => Context): void {
     .command('restore')
     .description('restore a snapshot of files into a folder (DIR/<name of each backed-up path>/...), or a database source through its restore procedure (stop services, safety backup, restore, verify, restart)')
     .argument('[snapshot]', 'snapshot id (or a unique prefix), or "latest"')
-    .option('-t, --target <dir>', 'files: folder to restore into (must be empty unless --overwrite)')
+    .option('-t, --target <dir>', 'files: folder to restore into (must be empty unless --overwrite); PostgreSQL physical: "immediate" stops recovery as soon as the base backup is consistent')
     .option('--snapshot <id>', 'database sources: the snapshot to restore (default: the latest of the source)')
     .option('--into <target>', 'database sources: restore elsewhere (SQLite: a file; PostgreSQL/MariaDB logical: a database name; PostgreSQL physical: a data directory) instead of in place')
+    .option('--target-time <time>', 'PostgreSQL physical: recover to this time (ISO 8601; UTC unless a zone is given)')
+    .option('--target-lsn <lsn>', 'PostgreSQL physical: recover to this WAL position (e.g. 0/3000060)')
+    .option('--target-name <name>', 'PostgreSQL physical: recover to this restore point (pg_create_restore_point; safepoint makes one per backup)')
+    .option('--target-xid <xid>', 'PostgreSQL physical: recover to the end of this transaction')
+    .option('--port <port>', 'PostgreSQL physical with --start: the port the restored server listens on')
+    .option('--start', 'PostgreSQL physical with --into: start a server on the restored copy once it is verified')
     .option('--dry-run', 'database sources: print the plan without running it')
     .option('--force', 'database sources: allow replacing the live database (a safety backup is taken first)')
     .option('-i, --include <glob>', 'restore only matching paths, relative to the snapshot root, e.g. "app/config/**" (repeatable)', collect, [])
@@ -53,11 +65,13 @@ async function runRestore(ctx: Context, refArg: string | undefined, flags: Resto
     const cfg = await ctx.config();
     const src = cfg?.sources.find((s) => s.name === flags.source);
     if (cfg && src && isDatabaseSource(src)) {
-      if (flags.target) throw new UsageError('--target is for files; a database source restores in place, or elsewhere with --into');
+      if (flags.target !== undefined && flags.target !== 'immediate') throw new UsageError(`--target ${flags.target}: a database source restores in place, or elsewhere with --into; --target takes only "immediate" (PostgreSQL physical)`);
       return runDatabaseRestore(ctx, cfg, src, { ...flags, ...(refArg !== undefined && flags.snapshot === undefined ? { snapshot: refArg } : {}) });
     }
   }
-  if (flags.into !== undefined || flags.dryRun || flags.force) throw new UsageError('--into, --dry-run and --force are for database sources (--source NAME)');
+  if (flags.into !== undefined || flags.dryRun || flags.force || flags.start || flags.port !== undefined || flags.targetTime !== undefined || flags.targetLsn !== undefined || flags.targetName !== undefined || flags.targetXid !== undefined) {
+    throw new UsageError('--into, --dry-run, --force, --start, --port and --target-* are for database sources (--source NAME)');
+  }
   const ref = refArg ?? (flags.snapshot ?? 'latest');
   const target = flags.target;
   if (!target) throw new UsageError('restoring files needs --target DIR');

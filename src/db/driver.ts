@@ -5,6 +5,7 @@
  */
 import type { Repository } from '../repo/repository.js';
 import type { BackupType, Snapshot } from '../repo/snapshot.js';
+import type { RecoveryTarget } from './postgres/recovery.js';
 import type { StreamBackupOptions } from '../snapshot/stream-backup.js';
 
 export interface DbBackupOptions {
@@ -21,6 +22,13 @@ export interface DbRestoreTarget {
    * source's own database or file (in place).
    */
   readonly into?: string;
+  /** PostgreSQL physical: where recovery stops (point in time, LSN, restore point, xid, immediate, latest). */
+  readonly recovery?: RecoveryTarget;
+  /** PostgreSQL physical: the restore_command written into the recovery settings (safepoint pg archive-get). */
+  readonly restoreCommand?: string;
+  /** `--start`: start a server on the restored copy (on this port) once it is verified. */
+  readonly start?: boolean;
+  readonly port?: number;
 }
 
 export interface DbCheck {
@@ -51,6 +59,13 @@ export interface DatabaseDriver<S> {
    * row counts recorded at backup time (snapshot.meta) match; the source's SQL `checks` hold.
    */
   verify(source: S, snapshot: Snapshot, target: DbRestoreTarget): Promise<DbCheck[]>;
+  /**
+   * True when `restore` keeps what it replaces (moved aside, unchanged) instead of needing a safety backup: a base
+   * backup cannot be taken of a server the procedure has stopped.
+   */
+  readonly movesAside?: boolean;
+  /** `--start`: starts a server on a copy restored with `into`; resolves with what to tell the user. */
+  startRestored?(source: S, target: DbRestoreTarget): Promise<string>;
 }
 
 /**

@@ -134,7 +134,7 @@ function cuts(gear: Uint32Array, pl: Plan, data: Uint8Array, i: number, end: num
  * Chunks a stream of buffers. Each chunk is copied once into a fresh Buffer of its own. The source must
  * not modify a buffer after yielding it (fs streams do not); at most maxSize bytes of it are retained.
  */
-export async function* chunkStream(source: AsyncIterable<Uint8Array>, gear: Uint32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS): AsyncGenerator<Buffer> {
+export async function* chunkStream(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, gear: Uint32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS): AsyncGenerator<Buffer> {
   const pl = plan(gear, params);
   const st: State = { n: 0, h: 0 };
   let parts: Uint8Array[] = []; // the current chunk's bytes from earlier buffers

@@ -42,6 +42,7 @@ export function databaseRestorePlan(r: DatabaseRestoreRequest): PlanStep[] {
       name: 'safety backup of the current state',
       run: async () => {
         if (!r.overwrites) return { skipped: `${where} does not exist yet: nothing to overwrite` };
+        if (r.driver.movesAside) return { skipped: `the restore moves ${where} aside, unchanged, instead of overwriting it` };
         const { snapshotId } = await r.driver.backup(r.repo, r.source, { tags: ['safety'] });
         safety = snapshotId;
         return `snapshot ${shortId(snapshotId)} (tag safety) holds ${where} as it was`;
@@ -75,6 +76,13 @@ export function databaseRestorePlan(r: DatabaseRestoreRequest): PlanStep[] {
       },
       onFailure: () => `${undo()}${restart()}`,
     },
+    ...(r.target.start && r.driver.startRestored
+      ? [{
+          name: 'start the restored server',
+          run: async () => r.driver.startRestored!(r.source, r.target),
+          onFailure: () => `the copy in ${where} is restored and verified; start it by hand`,
+        }]
+      : []),
     {
       name: 'start the services and check their health',
       run: async () => (services.length === 0 ? { skipped: 'no services to start' } : startServices(services)),

@@ -35,6 +35,21 @@ export interface BackupOptions {
   /** Parent snapshot: its files are reused when size, mtime, ctime and inode are unchanged. */
   readonly parent?: (Snapshot & { id: string }) | null;
   readonly type?: BackupType;
+  /**
+   * Reuse a parent's file only when its mtime (ns since the epoch) is before this: a file written during the parent's
+   * backup, in the same clock tick as its read, may have changed again without its mtime moving. Database base
+   * backups give the parent's start time minus a margin.
+   */
+  readonly reuseBefore?: bigint;
+  /**
+   * Called once the paths are saved: more root entries (made with saveStreamNode, counting into `counts`), e.g. what
+   * a database hands over when its backup ends. Their names must not collide with the paths' base names.
+   */
+  readonly extraRoot?: (counts: SnapshotCounts) => Promise<TreeNode[]>;
+  /** A file or folder removed while the backup runs is left out without a warning (a database drops files as it works). */
+  readonly ignoreVanished?: boolean;
+  /** Recorded on the snapshot (database base backups: what the restore needs). */
+  readonly meta?: Record<string, unknown>;
   readonly clock?: Clock;
   readonly onProgress?: (p: ArchiveProgress) => void;
   readonly onWarning?: (path: string, message: string) => void;
@@ -116,6 +131,14 @@ async function run(repo: ArchiverRepo, options: BackupOptions, paths: string[], 
     const node = await a.saveEntry(p, basename(p) || '/', st, parentRoot.get(basename(p) || '/'), st.dev);
     if (node) rootNodes.push(node);
   }
+  if (options.extraRoot) {
+    const extra = await options.extraRoot(a.summary);
+    const taken = new Set(rootNodes.map((n) => n.name));
+    for (const n of extra) {
+      if (taken.has(n.name)) throw new Error(`extra root entry ${n.name} collides with a backed-up path`);
+      rootNodes.push(n);
+    }
+  }
   const root = await saveTree(repo, rootNodes);
   a.countTree(root.known, root.stored);
   const pool = lazy.started;
@@ -137,6 +160,7 @@ async function run(repo: ArchiverRepo, options: BackupOptions, paths: string[], 
       excludes: [...(options.excludes ?? [])],
       complete: a.warnings.length === 0,
       warnings: a.warnings,
+      ...(options.meta ? { meta: options.meta } : {}),
     },
     a.summary,
     start,
@@ -170,6 +194,7 @@ class Archiver {
   }
 
   #warn(path: string, err: unknown): void {
+    if (this.#opts.ignoreVanished && isErrno(err, 'ENOENT')) return;
     const message = isErrno(err, 'EACCES', 'EPERM') ? 'permission denied' : isErrno(err, 'ENOENT') ? 'vanished during backup' : errorMessage(err);
     this.warnings.push(`${path}: ${message}`);
     this.#opts.onWarning?.(path, message);
@@ -251,7 +276,8 @@ class Archiver {
 
   async #saveFile(path: string, node: TreeNode, prev: TreeNode | undefined): Promise<TreeNode | null> {
     const s = this.summary;
-    if (prev && unchanged(prev, node) && prev.content?.every((id) => this.#repo.hasBlob(id))) {
+    const before = this.#opts.reuseBefore;
+    if (prev && unchanged(prev, node) && (before === undefined || BigInt(prev.mtime) < before) && prev.content?.every((id) => this.#repo.hasBlob(id))) {
       node.content = prev.content;
       s.files_unmodified++;
       this.#done(path, node.size);

@@ -10,9 +10,11 @@ import { NotFoundError } from '../util/errors.js';
 export interface StreamEntry {
   /** File name in the snapshot's root (no slashes), e.g. `shop.pgdump`. */
   readonly name: string;
-  readonly data: AsyncIterable<Uint8Array>;
+  readonly data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** File mode (default 0o600: dumps hold data). */
   readonly mode?: number;
+  /** Modification time recorded (default: when the stream ended). */
+  readonly mtime?: Date;
 }
 
 export interface StreamBackupOptions {
@@ -44,31 +46,15 @@ export async function backupStreams(repo: Repository, entries: AsyncIterable<Str
     data_blobs: 0, tree_blobs: 0, data_added: 0, total_files_processed: 0, total_bytes_processed: 0,
   };
   const nodes: TreeNode[] = [];
-  const user = currentUser();
   let bytes = 0;
   let tree: string;
   try {
     for await (const e of entries) {
-      if (e.name.includes('/') || e.name === '' || e.name === '.' || e.name === '..') throw new Error(`invalid stream name ${JSON.stringify(e.name)}`);
-      const content: string[] = [];
-      let size = 0;
-      for await (const chunk of chunkStream(e.data, repo.gear, repo.chunkerParams)) {
-        const saved = await repo.saveBlob('data', chunk);
-        content.push(saved.id);
-        size += chunk.length;
-        bytes += chunk.length;
-        if (!saved.known) {
-          summary.data_blobs++;
-          summary.data_added += saved.stored;
-        }
+      const node = await saveStreamNode(repo, e, summary, (n) => {
+        bytes += n;
         o.onProgress?.(bytes);
-      }
-      const now = clock.now();
-      const ns = `${BigInt(now.getTime()) * 1_000_000n}`;
-      nodes.push({ name: e.name, type: 'file', mode: e.mode ?? 0o600, uid: user.uid, gid: user.gid, mtime: ns, ctime: ns, inode: 0, dev: 0, nlink: 1, size, content });
-      summary.files_new++;
-      summary.total_files_processed++;
-      summary.total_bytes_processed += size;
+      }, clock);
+      nodes.push(node);
     }
     const root = await saveTree(repo, nodes);
     tree = root.id;
@@ -103,6 +89,32 @@ export async function backupStreams(repo: Repository, entries: AsyncIterable<Str
   return { snapshotId, snapshot };
 }
 
+/**
+ * Cuts one stream into chunks as it arrives, saves them (deduplicated), counts them in `counts`, and returns the file
+ * node that names them; `onBytes` hears of every chunk read.
+ */
+export async function saveStreamNode(repo: Pick<Repository, 'saveBlob' | 'gear' | 'chunkerParams'>, e: StreamEntry, counts: SnapshotCounts, onBytes?: (n: number) => void, clock: Clock = systemClock): Promise<TreeNode> {
+  if (e.name.includes('/') || e.name === '' || e.name === '.' || e.name === '..') throw new Error(`invalid stream name ${JSON.stringify(e.name)}`);
+  const content: string[] = [];
+  let size = 0;
+  for await (const chunk of chunkStream(e.data, repo.gear, repo.chunkerParams)) {
+    const saved = await repo.saveBlob('data', chunk);
+    content.push(saved.id);
+    size += chunk.length;
+    if (!saved.known) {
+      counts.data_blobs++;
+      counts.data_added += saved.stored;
+    }
+    onBytes?.(chunk.length);
+  }
+  const user = currentUser();
+  const ns = `${BigInt((e.mtime ?? clock.now()).getTime()) * 1_000_000n}`;
+  counts.files_new++;
+  counts.total_files_processed++;
+  counts.total_bytes_processed += size;
+  return { name: e.name, type: 'file', mode: e.mode ?? 0o600, uid: user.uid, gid: user.gid, mtime: ns, ctime: ns, inode: 0, dev: 0, nlink: 1, size, content };
+}
+
 /** The names and sizes of the streams a snapshot holds. */
 export async function listStreams(repo: Repository, snapshot: Snapshot): Promise<{ name: string; size: number }[]> {
   return (await loadTree(repo, snapshot.tree)).nodes.filter((n) => n.type === 'file').map((n) => ({ name: n.name, size: n.size }));
@@ -116,6 +128,11 @@ export async function* readStream(repo: Repository, snapshot: Snapshot, name: st
   await repo.loadIndex();
   const node = (await loadTree(repo, snapshot.tree)).nodes.find((n) => n.name === name && n.type === 'file');
   if (!node) throw new NotFoundError(`the snapshot has no stream named ${name}`);
+  yield* readNode(repo, node);
+}
+
+/** The bytes of a file node, each chunk verified, one chunk read ahead (the index must be loaded). */
+export async function* readNode(repo: Pick<Repository, 'loadBlob'>, node: TreeNode): AsyncGenerator<Buffer> {
   // one chunk ahead: the next read overlaps with the consumer's work on this one
   const ids = node.content ?? [];
   let next: Promise<Buffer> | undefined = ids.length > 0 ? repo.loadBlob('data', ids[0]!) : undefined;

@@ -1,157 +1,44 @@
 /**
- * PostgreSQL physical backups: a full base backup of the whole cluster by pg_basebackup (tar format on stdout, the
- * WAL needed for consistency and the backup manifest inside the tar) streamed into the repository; restored by
- * extracting the tar into a data directory (whatever was there is moved aside, never deleted); verified by
- * pg_verifybackup and by starting a throwaway server on the restored copy (amcheck, the source's SQL checks).
+ * PostgreSQL physical backups: base backups (full, diff, incr; see base-backup.ts) restored file by file into a data
+ * directory (whatever was there is moved aside, never deleted) with the WAL they need, recovery settings written for
+ * point-in-time recovery (recovery.ts); verified by starting a throwaway server on the restored copy, which also
+ * runs the recovery (amcheck, the source's SQL checks).
  */
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, chmod, chown, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { PostgresSource } from '../../config/schema-sources.js';
 import type { Repository } from '../../repo/repository.js';
 import type { Snapshot } from '../../repo/snapshot.js';
-import { backupStreams, readStream } from '../../snapshot/stream-backup.js';
+import { loadTree, type TreeNode } from '../../repo/tree.js';
+import { restoreTree } from '../../snapshot/restorer.js';
+import { readNode } from '../../snapshot/stream-backup.js';
 import { systemClock } from '../../util/clock.js';
 import { UsageError, UserError, errorMessage, isErrno } from '../../util/errors.js';
-import { dbSnapshotOptions, type DatabaseDriver, type DbBackupOptions, type DbCheck, type DbRestoreResult, type DbRestoreTarget } from '../driver.js';
-import { describePostgres, truthy } from './logical.js';
-import { errorLines, psql, toolEnv, type PgToolsConfig } from './pg-tools.js';
-import { quoteIdent, quoteLiteral } from './pg-sql.js';
-import { PhysicalToolError, binPath, launch, runCmd } from './pg-process.js';
 import { freePort } from '../../util/net.js';
+import { type DatabaseDriver, type DbCheck, type DbRestoreResult, type DbRestoreTarget } from '../driver.js';
+import { BACKUP_END_DIR, baseBackup, type PostgresPhysicalMeta } from './base-backup.js';
+import { describePostgres, truthy } from './logical.js';
+import { PhysicalToolError, binPath, runCmd } from './pg-process.js';
+import { quoteIdent } from './pg-sql.js';
+import { errorLines, psql, type PgToolsConfig } from './pg-tools.js';
+import { describeTarget, recoverySettings, writeRecovery } from './recovery.js';
 
 export { PhysicalToolError } from './pg-process.js';
-
-/** The one stream of a physical snapshot: pg_basebackup's tar of the data directory. */
-export const BASE_TAR = 'base.tar';
-
-/** What a physical backup records in snapshot.meta. */
-export interface PostgresPhysicalMeta {
-  readonly kind: 'postgres';
-  readonly mode: 'physical';
-  readonly format: 'tar';
-  /** Name of the tar stream in the snapshot. */
-  readonly stream: string;
-  readonly server_version: string;
-  readonly server_version_num: number;
-  /** pg_control_system(): the cluster's identity; null when the role may not read it. */
-  readonly system_identifier: string | null;
-  readonly data_checksums: boolean;
-  readonly pg_basebackup_version: string;
-  /** WAL start / end of the backup (pg_basebackup -v), `X/Y`; the restored copy is consistent from end_lsn on. */
-  start_lsn: string | null;
-  end_lsn: string | null;
-  timeline: number | null;
-  /** Time pg_basebackup finished. */
-  end_time: string | null;
-  /** The named restore point made before the backup (only with wal_archiving), else null. */
-  readonly restore_point: string | null;
-  readonly warnings: string[];
-}
-
-/** How much of a tool's stderr is kept for messages. */
-const INFO_SQL = `SELECT current_setting('server_version'), current_setting('server_version_num'),
-  current_setting('data_checksums'),
-  (SELECT coalesce(string_agg(spcname, ', ' ORDER BY spcname), '') FROM pg_catalog.pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')),
-  pg_catalog.pg_is_in_recovery();`;
+export type { PostgresPhysicalMeta } from './base-backup.js';
 
 function timestamp(d: Date): string {
   return d.toISOString().slice(0, 19).replace(/-|:/g, '').replace('T', '_');
 }
 
-/** The snapshot's meta, checked to be a physical PostgreSQL backup. */
+/** The snapshot's meta, checked to be a PostgreSQL base backup. */
 export function physicalMeta(snapshot: Snapshot): PostgresPhysicalMeta {
   const m = snapshot.meta;
-  if (!m || m.kind !== 'postgres' || m.mode !== 'physical' || typeof m.stream !== 'string') {
-    throw new UserError(`this snapshot is not a PostgreSQL physical backup (meta kind ${JSON.stringify(m?.kind)}, mode ${JSON.stringify(m?.mode)}): restore it with the driver that made it`);
+  if (!m || m.kind !== 'postgres' || m.mode !== 'physical') {
+    throw new UserError(`this snapshot is not a PostgreSQL base backup (meta kind ${JSON.stringify(m?.kind)}, mode ${JSON.stringify(m?.mode)}): restore it with the driver that made it`);
   }
+  if (m.format !== 'tree') throw new UserError(`this base backup was made in the ${String(m.format)} format of an earlier safepoint, which this version does not restore`);
   return m as unknown as PostgresPhysicalMeta;
-}
-
-/** pg_basebackup's stdout; `onEnd` gets its stderr once it has exited successfully. */
-async function* baseBackup(source: PostgresSource, label: string, onEnd: (stderr: string) => void, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  const env = await toolEnv(source, source.connection.database);
-  // -X fetch: the WAL written during the backup goes into the tar (pg_wal/), so the copy is consistent on its own.
-  // No compression: unchanged relation files come out byte-identical and deduplicate; the repository compresses.
-  // PostgreSQL 15 writes the backup manifest into the same tar (backup_manifest), for pg_verifybackup.
-  const args = ['-D', '-', '-Ft', '-X', 'fetch', '--checkpoint=fast', '-v', '-w', '-l', label];
-  const r = launch(binPath(source, 'pg_basebackup'), args, {
-    what: `pg_basebackup of ${describePostgres(source)}`,
-    env,
-    notFound: `pg_basebackup not found ${source.bin_dir ? `in bin_dir ${source.bin_dir}` : 'on PATH'}: install the PostgreSQL client tools (e.g. postgresql-client) or set bin_dir`,
-    ...(signal ? { signal } : {}),
-  });
-  let finished = false;
-  try {
-    for await (const chunk of r.stdout) yield chunk;
-    await r.done;
-    finished = true;
-    onEnd(r.stderr());
-  } finally {
-    if (!finished) r.kill();
-  }
-}
-
-/** Fills the LSNs and timeline of meta from pg_basebackup -v's stderr. */
-export function parseBaseBackupLog(stderr: string): { start_lsn: string | null; end_lsn: string | null; timeline: number | null } {
-  const start = /write-ahead log start point: ([0-9A-F]+\/[0-9A-F]+) on timeline (\d+)/i.exec(stderr);
-  const end = /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/i.exec(stderr);
-  return { start_lsn: start?.[1] ?? null, end_lsn: end?.[1] ?? null, timeline: start?.[2] ? Number(start[2]) : null };
-}
-
-async function backup(repo: Repository, source: PostgresSource, o: DbBackupOptions): Promise<{ snapshotId: string; snapshot: Snapshot }> {
-  if (o.type !== undefined && o.type !== 'full') {
-    throw new UserError(`PostgreSQL physical ${o.type} backups are not supported yet: run a full backup (--type full); deduplication already stores only the changed parts of the data files`);
-  }
-  const signal = o.signal;
-  const so = signal ? { signal } : {};
-  const database = source.connection.database;
-  const [[version = '', versionNum = '0', checksums = 'off', tablespaces = '', recovery = 'f'] = []] = await psql(source, database, INFO_SQL, so);
-  if (tablespaces !== '') {
-    throw new UserError(`${describePostgres(source)} has tablespaces outside the data directory (${tablespaces}): physical backups of clusters with tablespaces are not supported yet; use mode: logical`);
-  }
-  const warnings: string[] = [];
-  let systemId: string | null = null;
-  try {
-    [[systemId = null] = []] = await psql(source, database, 'SELECT system_identifier FROM pg_catalog.pg_control_system();', so);
-  } catch (err) {
-    warnings.push(`system identifier not recorded: ${errorMessage(err)}`);
-  }
-  const now = systemClock.now();
-  let restorePoint: string | null = null;
-  if (source.wal_archiving && recovery !== 't') {
-    const name = `safepoint-${timestamp(now)}`;
-    try {
-      await psql(source, database, `SELECT pg_catalog.pg_create_restore_point(${quoteLiteral(name)});`, so);
-      restorePoint = name;
-    } catch (err) {
-      warnings.push(`restore point ${name} not created: ${errorMessage(err)}`);
-    }
-  }
-  const bbVersion = (await runCmd(binPath(source, 'pg_basebackup'), ['--version'], { what: 'pg_basebackup --version', notFound: `pg_basebackup not found ${source.bin_dir ? `in bin_dir ${source.bin_dir}` : 'on PATH'}: install the PostgreSQL client tools (e.g. postgresql-client) or set bin_dir`, ...so })).stdout.trim();
-  const meta: PostgresPhysicalMeta = {
-    kind: 'postgres',
-    mode: 'physical',
-    format: 'tar',
-    stream: BASE_TAR,
-    server_version: version,
-    server_version_num: Number(versionNum),
-    system_identifier: systemId,
-    data_checksums: checksums === 'on',
-    pg_basebackup_version: bbVersion,
-    start_lsn: null,
-    end_lsn: null,
-    timeline: null,
-    end_time: null,
-    restore_point: restorePoint,
-    warnings,
-  };
-  // backupStreams records meta after the last stream has ended: what pg_basebackup reports at its end gets in
-  const data = baseBackup(source, `safepoint ${now.toISOString()}`, (stderr) => {
-    Object.assign(meta, parseBaseBackupLog(stderr));
-    meta.end_time = systemClock.now().toISOString();
-  }, signal);
-  return backupStreams(repo, [{ name: BASE_TAR, data }], dbSnapshotOptions(source, o, meta as unknown as Record<string, unknown>, describePostgres(source)));
 }
 
 /** The data directory a restore writes: `into`, else the configured data_directory. */
@@ -200,7 +87,7 @@ function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSource, target: DbRestoreTarget, o: { signal?: AbortSignal }): Promise<DbRestoreResult> {
+async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSource, target: DbRestoreTarget, _o: { signal?: AbortSignal }): Promise<DbRestoreResult> {
   const meta = physicalMeta(snapshot);
   const dir = targetDir(source, target);
   const notes: string[] = [];
@@ -223,28 +110,51 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
   const created = before === null || aside !== null;
   if (created) await mkdir(dir, { recursive: true, mode: 0o700 });
   let bytes = 0;
-  const counted = (async function* () {
-    for await (const b of readStream(repo, snapshot, meta.stream)) {
-      bytes += b.length;
-      yield b;
-    }
-  })();
   try {
-    await runCmd('tar', ['-x', '-f', '-', '-C', dir], { what: `tar extracting the base backup into ${dir}`, stdin: counted, notFound: 'tar not found on PATH: install tar', ...(o.signal ? { signal: o.signal } : {}) });
-    if (isRoot()) {
-      // tar as root gives the files their owner in the backup (by name); the directory itself follows them
-      const owner = await stat(join(dir, 'PG_VERSION'));
-      await chown(dir, owner.uid, owner.gid);
-    }
+    await repo.loadIndex();
+    const root = (await loadTree(repo, snapshot.tree)).nodes;
+    const data = root.find((n) => n.name === meta.data_node && n.type === 'dir');
+    const end = root.find((n) => n.name === BACKUP_END_DIR && n.type === 'dir');
+    if (!data?.subtree || !end?.subtree) throw new UserError(`snapshot ${snapshot.time} is not a complete base backup (no ${data ? BACKUP_END_DIR : meta.data_node} entry): restore another one`);
+    const r = await restoreTree(repo, data.subtree, { target: dir, overwrite: true });
+    if (r.errors.length > 0) throw new UserError(`${r.errors.length} files of the base backup could not be restored: ${r.errors.slice(0, 3).join('; ')}`);
+    bytes += r.bytes;
+    // the directory takes the owner and mode of the backed-up one (restoreTree applies them as root)
+    const owner = await stat(join(dir, 'PG_VERSION'));
+    if (isRoot()) await chown(dir, owner.uid, owner.gid);
     await chmod(dir, 0o700);
+    const put = async (node: TreeNode, path: string): Promise<void> => {
+      const parts: Buffer[] = [];
+      for await (const b of readNode(repo, node)) parts.push(b);
+      const buf = Buffer.concat(parts);
+      await writeFile(path, buf, { mode: 0o600 });
+      if (isRoot()) await chown(path, owner.uid, owner.gid);
+      bytes += buf.length;
+    };
+    const endNodes = (await loadTree(repo, end.subtree)).nodes;
+    await mkdir(join(dir, 'pg_wal', 'archive_status'), { recursive: true, mode: 0o700 });
+    for (const n of endNodes) {
+      if (n.type === 'file' && (n.name === 'backup_label' || n.name === 'tablespace_map')) await put(n, join(dir, n.name));
+      if (n.type === 'dir' && n.name === 'wal' && n.subtree) {
+        for (const seg of (await loadTree(repo, n.subtree)).nodes) if (seg.type === 'file') await put(seg, join(dir, 'pg_wal', seg.name));
+      }
+    }
+    const rec = target.recovery;
+    if (rec && (rec.kind !== 'immediate' || target.restoreCommand)) {
+      if (!target.restoreCommand) throw new UsageError(`recovery to ${describeTarget(rec)} reads the WAL archive: set wal_archiving: true on source ${source.name}`);
+      await writeRecovery(dir, recoverySettings(rec, target.restoreCommand));
+      notes.push(`recovery settings written: the server replays the archived WAL to ${describeTarget(rec)} when it starts${rec.kind === 'latest' ? '' : ', then opens for writes on a new timeline'}`);
+    } else {
+      notes.push(`the server recovers to the end of the base backup (${meta.stop_lsn ?? 'unknown LSN'}) when it starts`);
+    }
   } catch (err) {
-    // our own half-extracted directory goes; what was there before comes back
+    // our own half-restored directory goes; what was there before comes back
     if (created) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     else await emptyDir(dir).catch(() => undefined);
     if (aside !== null) await rename(aside, dir).catch(() => undefined);
     throw err;
   }
-  notes.push(`restored a base backup of PostgreSQL ${meta.server_version}; the server recovers to the end of the backup (${meta.end_lsn ?? 'unknown LSN'}) when it starts`);
+  notes.unshift(`restored a ${snapshot.type} base backup of PostgreSQL ${meta.server_version} (${meta.wal_segments.length} WAL segments)`);
   return { target: dir, bytes, notes };
 }
 
@@ -338,21 +248,6 @@ async function verify(source: PostgresSource, snapshot: Snapshot, target: DbRest
   }
   const owner = as ? await userName(as.uid) : null;
 
-  // the backup manifest holds only until the copy is first started (recovery rewrites files)
-  try {
-    await stat(join(dir, 'backup_label'));
-    await stat(join(dir, 'backup_manifest'));
-    try {
-      await runCmd(binPath(source, 'pg_verifybackup'), ['-q', dir], { what: 'pg_verifybackup', notFound: 'pg_verifybackup not found' });
-      checks.push({ name: 'backup manifest', ok: true, detail: 'pg_verifybackup: every file and the WAL match the backup manifest' });
-    } catch (err) {
-      if (err instanceof UserError) checks.push({ name: 'backup manifest', ok: true, detail: `not checked: ${err.message}` });
-      else checks.push({ name: 'backup manifest', ok: false, detail: errorMessage(err) });
-    }
-  } catch {
-    // already started once, or no manifest: nothing to compare
-  }
-
   const run = await mkdtemp(join(tmpdir(), 'safepoint-pgverify-'));
   let started = false;
   const pgCtl = binPath(source, 'pg_ctl');
@@ -388,11 +283,13 @@ async function verify(source: PostgresSource, snapshot: Snapshot, target: DbRest
     const user = source.connection.user ?? owner ?? undefined;
     const cfg: PgToolsConfig = { connection: { host: run, port, database: source.connection.database, ...(user !== undefined ? { user } : {}) }, ...(source.bin_dir ? { bin_dir: source.bin_dir } : {}) };
     try {
-      const [[version = '', recovering = '', sysid = ''] = []] = await psql(cfg, 'postgres', "SELECT current_setting('server_version'), pg_catalog.pg_is_in_recovery(), (SELECT system_identifier FROM pg_catalog.pg_control_system());");
+      const reached = await waitForRecovery(cfg, log, RECOVERY_TIMEOUT_MS);
+      const [[version = '', sysid = '', timeline = ''] = []] = await psql(cfg, 'postgres', "SELECT current_setting('server_version'), (SELECT system_identifier FROM pg_catalog.pg_control_system()), (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint());");
       const same = meta.system_identifier === null || meta.system_identifier === sysid;
-      const ok = recovering === 'f' && same;
-      const detail = !same ? `the restored cluster's system identifier ${sysid} is not the backup's ${meta.system_identifier}` : recovering === 't' ? 'the server is still in recovery' : `PostgreSQL ${version} started on the restored copy, recovery finished, system identifier ${sysid}`;
-      checks.push({ name: 'server starts', ok, detail });
+      const detail = !same
+        ? `the restored cluster's system identifier ${sysid} is not the backup's ${meta.system_identifier}`
+        : `PostgreSQL ${version} started on the restored copy, recovery finished${target.recovery ? ` (${describeTarget(target.recovery)}${reached ? `, ${reached}` : ''})` : ''}, timeline ${timeline}, system identifier ${sysid}`;
+      checks.push({ name: 'server starts', ok: same, detail });
     } catch (err) {
       return [...checks, { name: 'server starts', ok: false, detail: errorMessage(err) }, ...notRun('the server does not answer').slice(1)];
     }
@@ -414,9 +311,77 @@ async function verify(source: PostgresSource, snapshot: Snapshot, target: DbRest
   }
 }
 
+/** How long a restored copy may take to replay WAL before the check gives up. */
+const RECOVERY_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * Waits until the server has left recovery (reached its target and promoted, or replayed everything); resolves with
+ * what the log says about where it stopped. A server that shuts down instead (target not reached) fails with its log.
+ */
+async function waitForRecovery(cfg: PgToolsConfig, log: string, timeoutMs: number): Promise<string | null> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let recovering: string | undefined;
+    try {
+      recovering = (await psql(cfg, 'postgres', 'SELECT pg_catalog.pg_is_in_recovery();'))[0]?.[0];
+    } catch (err) {
+      const tail = await readFile(log, 'utf8').catch(() => '');
+      throw new UserError(`the restored server stopped during recovery: ${errorLines(tail) || errorMessage(err)}`, { cause: err });
+    }
+    if (recovering === 'f') break;
+    if (Date.now() > deadline) throw new UserError(`the restored server is still recovering after ${Math.round(timeoutMs / 60000)} minutes`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const text = await readFile(log, 'utf8').catch(() => '');
+  const stop = /recovery stopping (before|after) [^\n]*/.exec(text);
+  return stop ? stop[0].replace(/\s+/g, ' ').trim() : null;
+}
+
+/**
+ * `--start`: starts PostgreSQL on a copy restored with `into`, on `port` (else the configured one), as the data
+ * directory's owner; a Debian-style copy without postgresql.conf / pg_hba.conf gets minimal ones (local peer, TCP
+ * on localhost with scram). Resolves once the server accepts connections and has left recovery.
+ */
+async function startRestored(source: PostgresSource, target: DbRestoreTarget): Promise<string> {
+  if (target.into === undefined) throw new UsageError('--start applies to a copy restored elsewhere (--into DIR); in place, the services start the server');
+  const dir = targetDir(source, target);
+  const st = await stat(dir);
+  const as = isRoot() ? { uid: st.uid, gid: st.gid } : null;
+  if (as?.uid === 0) throw new UserError(`${dir} belongs to root and PostgreSQL refuses to run as root: chown -R it to the database's OS user`);
+  const made: string[] = [];
+  const ensure = async (name: string, text: string): Promise<void> => {
+    try {
+      await stat(join(dir, name));
+    } catch {
+      await writeFile(join(dir, name), text, { mode: 0o600 });
+      if (as) await chown(join(dir, name), as.uid, as.gid);
+      made.push(name);
+    }
+  };
+  await ensure('postgresql.conf', "# written by safepoint restore --start: the backed-up server kept its configuration elsewhere\nlisten_addresses = 'localhost'\n");
+  await ensure('pg_hba.conf', '# written by safepoint restore --start\nlocal all all peer\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n');
+  const port = target.port ?? source.connection.port;
+  const log = `${dir}.log`;
+  if (as) {
+    // the server writes its log as the data directory's owner, beside the directory
+    await writeFile(log, '', { flag: 'a', mode: 0o600 });
+    await chown(log, as.uid, as.gid);
+  }
+  const pgCtl = binPath(source, 'pg_ctl');
+  try {
+    await runCmd(pgCtl, ['-D', dir, '-l', log, '-o', `-p ${port}`, '-w', '-t', '300', 'start'], { what: `pg_ctl start on ${dir}`, ...(as ? { as } : {}), cwd: dir });
+  } catch (err) {
+    const tail = await readFile(log, 'utf8').catch(() => '');
+    throw new UserError(`${errorMessage(err)}${tail ? `; server log: ${errorLines(tail)}` : ''}`, { cause: err });
+  }
+  return `PostgreSQL runs on port ${port} on ${dir} (log ${log})${made.length > 0 ? `; ${made.join(' and ')} written with defaults` : ''}; stop it with: pg_ctl -D ${dir} stop`;
+}
+
 export const postgresPhysicalDriver: DatabaseDriver<PostgresSource> = {
   describe: (source) => describePostgres(source),
-  backup,
+  backup: baseBackup,
+  movesAside: true,
+  startRestored,
   exists,
   restore,
   verify,

@@ -1,0 +1,120 @@
+/**
+ * The WAL archive of a PostgreSQL source, kept in the source's repository: every file archive_command hands over
+ * (segments, partial segments, timeline and backup history files) is one small snapshot tagged `wal`, its bytes
+ * chunked, compressed, encrypted and deduplicated like any other data and written to every target of the
+ * repository. archive-get finds a file by name for restore_command.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { PostgresSource } from '../../config/schema-sources.js';
+import type { Repository } from '../../repo/repository.js';
+import { loadSnapshots, type SnapshotWithId } from '../../repo/snapshot.js';
+import { loadTree } from '../../repo/tree.js';
+import { backupStreams, readNode } from '../../snapshot/stream-backup.js';
+import { UsageError, UserError, errorMessage, isErrno } from '../../util/errors.js';
+import { describePostgres } from './logical.js';
+import { ARCHIVED_NAME } from './wal.js';
+
+/** The tag of WAL archive snapshots. */
+export const WAL_TAG = 'wal';
+
+/** What a WAL archive snapshot records in snapshot.meta. */
+export interface WalMeta {
+  readonly kind: 'postgres';
+  readonly mode: 'wal';
+  /** The file name as PostgreSQL knows it (%f). */
+  readonly file: string;
+  readonly size: number;
+  readonly sha256: string;
+  /** When archive-push stored it: a segment pushed at T holds no record written after T. */
+  readonly pushed_at: string;
+  /** The cluster's identity read from global/pg_control (when data_directory is set and readable), else null. */
+  readonly system_identifier: string | null;
+}
+
+export function isWalSnapshot(s: { meta?: Record<string, unknown> }): boolean {
+  return s.meta?.kind === 'postgres' && s.meta.mode === 'wal';
+}
+
+/** The archived WAL files of a source, oldest push first. */
+export async function walEntries(repo: Repository, sourceName: string): Promise<(SnapshotWithId & { meta: WalMeta })[]> {
+  return (await loadSnapshots(repo, { source: sourceName, tags: [WAL_TAG] })).filter(isWalSnapshot) as (SnapshotWithId & { meta: WalMeta })[];
+}
+
+/** The system identifier in a data directory's pg_control (its first 8 bytes, little-endian), or null. */
+export async function controlSystemId(dataDir: string | undefined): Promise<string | null> {
+  if (dataDir === undefined) return null;
+  try {
+    const b = await readFile(`${dataDir}/global/pg_control`);
+    return b.length >= 8 ? b.readBigUInt64LE(0).toString() : null;
+  } catch {
+    return null;
+  }
+}
+
+export function checkArchivedName(name: string): void {
+  if (!ARCHIVED_NAME.test(name)) throw new UsageError(`${JSON.stringify(name)} is not a WAL file name (a segment like 000000010000000000000003, a .partial segment, a .history or .backup file): archive_command must pass %p`);
+}
+
+/**
+ * archive-push: stores one WAL file. Pushing the same file again (the server retries after a crash) succeeds without
+ * storing anything; a different file under a name already archived is refused, nothing overwritten.
+ */
+export async function pushWal(repo: Repository, source: PostgresSource, path: string): Promise<{ file: string; stored: boolean; bytes: number }> {
+  const file = basename(path);
+  checkArchivedName(file);
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (err) {
+    throw new UserError(`cannot read WAL file ${path}: ${isErrno(err, 'ENOENT') ? 'no such file (archive_command must pass %p, relative to the data directory)' : errorMessage(err)}`, { cause: err });
+  }
+  const sha256 = createHash('sha256').update(data).digest('hex');
+  const existing = (await walEntries(repo, source.name)).filter((s) => s.meta.file === file);
+  if (existing.some((s) => s.meta.sha256 === sha256)) return { file, stored: false, bytes: data.length };
+  if (existing.length > 0) {
+    throw new UserError(`WAL file ${file} is already archived with different contents: two clusters may archive into the repository of source ${source.name} (check their archive_command); nothing was overwritten`);
+  }
+  const mtime = (await stat(path)).mtime;
+  const meta: WalMeta = { kind: 'postgres', mode: 'wal', file, size: data.length, sha256, pushed_at: new Date().toISOString(), system_identifier: await controlSystemId(source.data_directory) };
+  await backupStreams(repo, [{ name: file, data: [data], mtime }], {
+    source: source.name,
+    tags: [WAL_TAG],
+    meta: meta as unknown as Record<string, unknown>,
+    paths: [`${describePostgres(source)}#wal`],
+  });
+  return { file, stored: true, bytes: data.length };
+}
+
+/** The bytes of an archived WAL file, checked against the hash recorded at push time; null when it is not archived. */
+export async function readArchivedWal(repo: Repository, sourceName: string, file: string): Promise<Buffer | null> {
+  const entry = (await walEntries(repo, sourceName)).filter((s) => s.meta.file === file).at(-1);
+  if (!entry) return null;
+  await repo.loadIndex();
+  const node = (await loadTree(repo, entry.tree)).nodes.find((n) => n.name === file && n.type === 'file');
+  if (!node) throw new UserError(`WAL archive snapshot ${entry.id.slice(0, 8)} has no file ${file}: run \`safepoint check\``);
+  const parts: Buffer[] = [];
+  for await (const b of readNode(repo, node)) parts.push(b);
+  const data = Buffer.concat(parts);
+  if (createHash('sha256').update(data).digest('hex') !== entry.meta.sha256) {
+    throw new UserError(`archived WAL file ${file} does not match the hash recorded when it was pushed: run \`safepoint check --read-data\``);
+  }
+  return data;
+}
+
+/** archive-get: writes an archived WAL file to `dest` (atomically); false when the archive does not hold it. */
+export async function getWal(repo: Repository, source: PostgresSource, file: string, dest: string): Promise<boolean> {
+  checkArchivedName(file);
+  const data = await readArchivedWal(repo, source.name, file);
+  if (data === null) return false;
+  const tmp = `${dest}.safepoint-tmp`;
+  try {
+    await writeFile(tmp, data, { mode: 0o600 });
+    await rename(tmp, dest);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw new UserError(`cannot write WAL file ${file} to ${dest}: ${errorMessage(err)}`, { cause: err });
+  }
+  return true;
+}
