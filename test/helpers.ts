@@ -21,10 +21,11 @@ export interface RunResult {
 }
 
 /** Runs the CLI with SAFEPOINT_PASSWORD set (unless env overrides it). */
-export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<RunResult> {
+export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; as?: { uid: number; gid: number } | null } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: options.cwd,
+      ...(options.as ? { uid: options.as.uid, gid: options.as.gid } : {}),
       env: { ...process.env, SAFEPOINT_PASSWORD: 'test-password', SAFEPOINT_CONFIG: '', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -19,13 +19,17 @@ export function registerInspect(program: Command, ctx: () => Context): void {
     .option('--source <name>', 'only snapshots of this source')
     .option('--host <name>', 'only snapshots from this host')
     .option('--tag <tag>', 'only snapshots with this tag (repeatable)', collect, [])
-    .action(async (f: { source?: string; host?: string; tag: string[] }) => {
+    .option('--wal', 'also list the PostgreSQL WAL archive (one entry per archived WAL file, tag wal)')
+    .action(async (f: { source?: string; host?: string; tag: string[]; wal?: boolean }) => {
       const c = ctx();
       await c.withRepository('snapshots', 'none', async (repo) => {
-        const list = await loadSnapshots(repo, { ...(f.source ? { source: f.source } : {}), ...(f.host ? { host: f.host } : {}), tags: f.tag });
+        const all = await loadSnapshots(repo, { ...(f.source ? { source: f.source } : {}), ...(f.host ? { host: f.host } : {}), tags: f.tag });
+        const showWal = f.wal === true || f.tag.includes('wal');
+        const list = showWal ? all : all.filter((s) => !s.tags.includes('wal'));
         if (c.out.json) process.stdout.write(JSON.stringify(list.map(jsonSnapshot)) + '\n');
         c.out.info(table([['ID', 'Time', 'Host', 'Source', 'Type', 'Tags', 'Paths', 'Size'], ...list.map(row)]));
-        c.out.info(`${list.length} snapshots`);
+        const wal = all.length - list.length;
+        c.out.info(`${list.length} snapshots${wal > 0 ? `, and ${wal} archived WAL files (--wal lists them)` : ''}`);
       });
     });
 

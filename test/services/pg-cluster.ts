@@ -5,7 +5,7 @@
  * belongs to the `postgres` OS user and every server tool runs as it (runuser).
  */
 import { execFile } from 'node:child_process';
-import { access, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { access, appendFile, chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -65,7 +65,7 @@ export function asUser(user: { readonly name: string } | null, cmd: string, args
 }
 
 /** Starts a new cluster; null when the server binaries are not installed. */
-export async function startCluster(o: { user?: string } = {}): Promise<PgCluster | null> {
+export async function startCluster(o: { user?: string; conf?: string } = {}): Promise<PgCluster | null> {
   const binDir = await pgServerBinDir();
   if (!binDir) return null;
   const owner = process.getuid?.() === 0 ? await osUser(process.env.SAFEPOINT_TEST_PG_OSUSER ?? 'postgres') : null;
@@ -90,6 +90,7 @@ export async function startCluster(o: { user?: string } = {}): Promise<PgCluster
   };
   try {
     await exec('initdb', ['--data-checksums', '-U', user, '-A', 'trust', '-E', 'UTF8', '--locale=C', '-D', dataDir]);
+    if (o.conf) await appendFile(join(dataDir, 'postgresql.conf'), `\n${o.conf}\n`);
     const opts = `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c wal_level=replica -c max_wal_senders=4 -c fsync=off`;
     await exec('pg_ctl', ['-D', dataDir, '-l', join(socketDir, 'server.log'), '-o', opts, '-w', '-t', '60', 'start']);
   } catch (err) {

@@ -109,6 +109,7 @@ export async function baseBackup(repo: Repository, source: PostgresSource, o: Db
   if (source.data_directory === undefined) {
     throw new UsageError(`source ${source.name}: a physical backup reads the server's files: set data_directory (e.g. /var/lib/postgresql/15/main) and run safepoint on the database host as the server's OS user (or root)`);
   }
+  await repo.loadIndex();
   const database = source.connection.database;
   const so = o.signal ? { signal: o.signal } : {};
   const session = await PsqlSession.open(source, database, so);

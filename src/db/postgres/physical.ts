@@ -140,13 +140,21 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
       }
     }
     const rec = target.recovery;
-    if (rec && (rec.kind !== 'immediate' || target.restoreCommand)) {
+    const settings: string[] = [];
+    if (target.into !== undefined) {
+      // a copy must not push its WAL (a new timeline) into the archive of the cluster it was taken from
+      settings.push("archive_mode = 'off'");
+      notes.push('WAL archiving is off on the copy (archive_mode in postgresql.auto.conf)');
+    }
+    const recovering = rec !== undefined && (rec.kind !== 'immediate' || target.restoreCommand !== undefined);
+    if (recovering) {
       if (!target.restoreCommand) throw new UsageError(`recovery to ${describeTarget(rec)} reads the WAL archive: set wal_archiving: true on source ${source.name}`);
-      await writeRecovery(dir, recoverySettings(rec, target.restoreCommand));
+      settings.push(...recoverySettings(rec, target.restoreCommand));
       notes.push(`recovery settings written: the server replays the archived WAL to ${describeTarget(rec)} when it starts${rec.kind === 'latest' ? '' : ', then opens for writes on a new timeline'}`);
     } else {
       notes.push(`the server recovers to the end of the base backup (${meta.stop_lsn ?? 'unknown LSN'}) when it starts`);
     }
+    if (settings.length > 0) await writeRecovery(dir, settings, recovering);
   } catch (err) {
     // our own half-restored directory goes; what was there before comes back
     if (created) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
