@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CLI, lastJson, runCli, tempDir } from './helpers.js';
@@ -50,6 +50,7 @@ test('WAL archiving and point-in-time recovery: archive-push from the server, pg
   const c = cluster;
   const as = c.osUser;
   const copies: string[] = [];
+  const pgCtl = join(c.binDir, 'pg_ctl');
   try {
     await writeFile(pwFile, 'pitr-password\n', { mode: 0o600 });
     await writeFile(config, `version: 1
@@ -65,6 +66,12 @@ sources:
     bin_dir: ${c.binDir}
     data_directory: ${c.dataDir}
     connection: { host: ${c.host}, port: ${c.port}, user: ${c.user}, database: shop }
+    services: [ pg ]
+services:
+  pg:
+    stop: ${pgCtl} -D ${c.dataDir} -m fast -w stop
+    start: ${pgCtl} -D ${c.dataDir} -l ${join(c.socketDir, 'server.log')} -o "-p ${c.port} -k ${c.socketDir} -c listen_addresses=127.0.0.1" -w -t 120 start
+    health: { command: "for i in $(seq 120); do [ \\"$(${join(c.binDir, 'psql')} -XAtw -h 127.0.0.1 -p ${c.port} -U ${c.user} -d shop -c 'select pg_is_in_recovery()')\\" = f ] && exit 0; sleep 0.5; done; exit 1", timeout: 90s }
 `);
     if (as) for (const f of [dir.path, pwFile, config]) await chown(f, as.uid, as.gid);
     const cli = (args: string[]): ReturnType<typeof runCli> => runCli(['--config', config, ...args], { as, env: { SAFEPOINT_PASSWORD: undefined } });
@@ -113,6 +120,21 @@ sources:
     await restoreTo('by-name', ['--target-name', 'before-B'], 'A');
     await restoreTo('immediate', ['--target', 'immediate'], '');
     await restoreTo('latest', [], 'A,B');
+
+    // in place (the disaster case): the service stops the server, the data directory is moved aside, the server
+    // recovers to the restore point on start, promotes, and archives its new timeline into the same repository
+    const refused = await cli(['restore', '--source', 'shop-db', '--target-name', 'before-B']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /add --force/);
+    const inPlace = await cli(['restore', '--source', 'shop-db', '--target-name', 'before-B', '--force', '--json']);
+    assert.equal(inPlace.code, 0, inPlace.stdout + inPlace.stderr);
+    assert.deepEqual(steps(inPlace.stdout).map((x) => x.status), ['success', 'skipped', 'success', 'success', 'success']);
+    assert.equal(await query(c, c.port, 'SELECT string_agg(name, \',\' ORDER BY name) FROM markers'), 'A');
+    assert.ok((await readdir(join(c.dataDir, '..'))).some((n) => n.startsWith('data.before-')), 'the replaced data directory is kept');
+    assert.equal(await query(c, c.port, 'SHOW archive_mode'), 'on');
+    const after = await cli(['pg', 'check', '--json']);
+    assert.equal(after.code, 0, after.stdout + after.stderr);
+    assert.match(String(lastJson(after.stdout).segment), /^00000002/, 'archiving goes on, on the new timeline');
 
     // restore_command asks for what the archive does not hold: archive-get says so and exits 1
     const miss = await cli(['pg', 'archive-get', '0000000900000000000000AA', join(dir.path, 'x')]);
