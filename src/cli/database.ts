@@ -22,8 +22,8 @@ export async function runDatabaseBackup(c: Context, source: DatabaseSource, flag
   const type = BACKUP_TYPES[word];
   if (type === undefined) throw new UsageError(`--type ${word}: expected full, diff or incr`);
   const physical = source.type !== 'sqlite' && source.mode === 'physical';
-  if (type !== 'full' && !(physical && source.type === 'postgres')) {
-    throw new UsageError(physical ? `--type ${word}: MariaDB physical backups are not built yet` : `--type ${word}: ${source.type} ${source.type === 'sqlite' ? 'backups' : `${source.mode} backups`} are always full (consistent copies); diff and incr need mode: physical`);
+  if (type !== 'full' && !physical) {
+    throw new UsageError(`--type ${word}: ${source.type} ${source.type === 'sqlite' ? 'backups' : `${source.mode} backups`} are always full (consistent copies); diff and incr need mode: physical`);
   }
   const driver = await driverFor(source);
   return c.withRepository('backup', 'shared', async (repo) => {

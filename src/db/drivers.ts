@@ -1,5 +1,4 @@
 import type { MariadbSource, PostgresSource, SourceConfig, SqliteSource } from '../config/schema.js';
-import { UsageError } from '../util/errors.js';
 import type { DatabaseDriver } from './driver.js';
 
 export type DatabaseSource = SqliteSource | PostgresSource | MariadbSource;
@@ -17,11 +16,7 @@ export async function driverFor(source: DatabaseSource): Promise<DatabaseDriver<
       if (source.mode === 'physical') return (await import('./postgres/physical.js')).postgresPhysicalDriver as DatabaseDriver<DatabaseSource>;
       return (await import('./postgres/logical.js')).postgresLogicalDriver as DatabaseDriver<DatabaseSource>;
     case 'mariadb':
-      if (source.mode === 'physical') throw notYet(source, 'physical MariaDB backups (mariadb-backup)');
+      if (source.mode === 'physical') return (await import('./mariadb/physical.js')).mariadbPhysicalDriver as DatabaseDriver<DatabaseSource>;
       return (await import('./mariadb/logical.js')).mariadbLogicalDriver as DatabaseDriver<DatabaseSource>;
   }
-}
-
-function notYet(source: DatabaseSource, what: string): UsageError {
-  return new UsageError(`source ${source.name}: ${what} are not supported yet; use mode: logical (a consistent dump with the database's own tool)`);
 }

@@ -273,7 +273,7 @@ async function baseTables(e: MariadbEndpoint, database: string): Promise<string[
 }
 
 /** CHECK TABLE on every table: an `error` message or a final status other than OK fails. */
-async function checkTables(e: MariadbEndpoint, database: string): Promise<DbCheck> {
+export async function checkTables(e: MariadbEndpoint, database: string): Promise<DbCheck> {
   const name = 'CHECK TABLE';
   const tables = await baseTables(e, database);
   if (tables.length === 0) return { name, ok: true, detail: 'no tables' };

@@ -23,7 +23,7 @@ export interface MariadbEndpoint {
   readonly bin_dir?: string | undefined;
 }
 
-const CANDIDATES = { dump: ['mariadb-dump', 'mysqldump'], client: ['mariadb', 'mysql'] } as const;
+const CANDIDATES = { dump: ['mariadb-dump', 'mysqldump'], client: ['mariadb', 'mysql'], backup: ['mariadb-backup', 'mariabackup'], mbstream: ['mbstream'] } as const;
 export type ToolKind = keyof typeof CANDIDATES;
 
 /** A tool that exited badly; the message is one line: `<tool> exited with code N: <last stderr lines>`. */
@@ -68,7 +68,9 @@ export async function findTool(kind: ToolKind, binDir?: string): Promise<string>
     }
   }
   const where = binDir !== undefined ? `bin_dir ${binDir}` : 'PATH';
-  throw new UserError(`neither ${CANDIDATES[kind].join(' nor ')} is in ${where}: install the MariaDB client tools (apt-get install mariadb-client) or set bin_dir`);
+  const names = CANDIDATES[kind];
+  const pkg = kind === 'backup' || kind === 'mbstream' ? 'mariadb-backup' : 'mariadb-client';
+  throw new UserError(`${names.length > 1 ? `neither ${names.join(' nor ')} is` : `${names[0]} is not`} in ${where}: install the MariaDB tools (apt-get install ${pkg}) or set bin_dir`);
 }
 
 /** `--host --port --protocol=TCP --user`: TCP when a host is given, the server's socket otherwise. */

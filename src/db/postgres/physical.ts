@@ -16,6 +16,7 @@ import { readNode } from '../../snapshot/stream-backup.js';
 import { systemClock } from '../../util/clock.js';
 import { UsageError, UserError, errorMessage, isErrno } from '../../util/errors.js';
 import { freePort } from '../../util/net.js';
+import { userName } from '../../util/user.js';
 import { type DatabaseDriver, type DbCheck, type DbRestoreResult, type DbRestoreTarget } from '../driver.js';
 import { BACKUP_END_DIR, baseBackup, type PostgresPhysicalMeta } from './base-backup.js';
 import { describePostgres, truthy } from './logical.js';
@@ -174,16 +175,6 @@ async function emptyDir(dir: string): Promise<void> {
 /** A word for a shell command line (pg_ctl -o runs through /bin/sh). */
 function shellWord(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/** The login name of a uid, from /etc/passwd; null when unknown. */
-async function userName(uid: number): Promise<string | null> {
-  try {
-    const line = (await readFile('/etc/passwd', 'utf8')).split('\n').find((l) => l.split(':')[2] === String(uid));
-    return line?.split(':')[0] ?? null;
-  } catch {
-    return null;
-  }
 }
 
 function sqlChecksOf(source: PostgresSource): string[] {
