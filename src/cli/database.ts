@@ -2,9 +2,9 @@ import { findService } from '../config/lookup.js';
 import type { LoadedConfig } from '../config/load.js';
 import { driverFor, type DatabaseSource } from '../db/drivers.js';
 import { shortId } from '../repo/ids.js';
-import { findSnapshot, loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
+import { findSnapshot, isContinuous, loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
 import type { Repository } from '../repo/repository.js';
-import type { PostgresSource } from '../config/schema-sources.js';
+import type { PostgresSource, SqliteSource } from '../config/schema-sources.js';
 import type { DbRestoreTarget } from '../db/driver.js';
 import { BACKUP_TYPES, baseBackups } from '../db/postgres/base-backup.js';
 import { chooseBase, describeTarget, recoveryTarget, type RecoveryFlags, type RecoveryTarget } from '../db/postgres/recovery.js';
@@ -53,6 +53,23 @@ export interface DatabaseRestoreFlags extends RecoveryFlags {
   start?: boolean;
 }
 
+/**
+ * The snapshot a SQLite restore starts from: with --target-time, the replicated generation that reaches it (or the
+ * last backup before it when nothing was replicated); without, the newest of the last backup and the replica.
+ */
+async function sqliteChoice(repo: Repository, source: SqliteSource, flags: DatabaseRestoreFlags): Promise<SnapshotWithId | undefined> {
+  const asked = recoveryTarget(flags);
+  if (asked && asked.kind !== 'time') throw new UsageError(`SQLite sources restore to a point in time with --target-time; ${describeTarget(asked)} is a PostgreSQL target`);
+  const all = await loadSnapshots(repo, { source: source.name });
+  const t = asked?.kind === 'time' ? asked.time.getTime() : Number.POSITIVE_INFINITY;
+  const backup = all.filter((s) => !s.tags.includes('safety') && !isContinuous(s) && Date.parse(s.time) <= t).at(-1);
+  const { replicaPoint } = await import('../db/sqlite/replica/replica-restore.js');
+  const point = replicaPoint(all.filter((s) => s.tags.includes('replica')), asked?.kind === 'time' ? asked.time : null);
+  if (point && (!backup || Date.parse(point.time) >= Date.parse(backup.time))) return point.base;
+  if (!backup && asked) throw new UsageError(`source ${source.name} has no backup and no replicated state at or before ${asked.time.toISOString()}`);
+  return backup;
+}
+
 /** The base backup a PostgreSQL physical restore starts from, and how far it recovers. */
 async function physicalPlan(c: Context, repo: Repository, source: PostgresSource, flags: DatabaseRestoreFlags): Promise<{ snapshot: SnapshotWithId | undefined; recovery: RecoveryTarget | undefined; restoreCommand: string | undefined }> {
   const asked = recoveryTarget(flags);
@@ -74,13 +91,15 @@ export async function runDatabaseRestore(c: Context, cfg: LoadedConfig, source: 
   const services = source.services.map((name) => findService(cfg, name));
   return c.withRepository('restore', 'shared', async (repo) => {
     const pitr = source.type === 'postgres' && source.mode === 'physical' ? await physicalPlan(c, repo, source, flags) : null;
-    if (!pitr && recoveryTarget(flags)) throw new UsageError(`recovery targets (--target-time, --target-lsn, --target-name, --target-xid, --target immediate) apply to PostgreSQL sources in mode: physical, not source ${source.name}`);
+    if (!pitr && source.type !== 'sqlite' && recoveryTarget(flags)) throw new UsageError(`recovery targets (--target-time, --target-lsn, --target-name, --target-xid, --target immediate) apply to PostgreSQL sources in mode: physical, not source ${source.name}`);
     if (!pitr && (flags.start || flags.port !== undefined)) throw new UsageError('--start and --port apply to PostgreSQL sources in mode: physical');
     const snapshot = pitr
       ? pitr.snapshot
       : flags.snapshot && flags.snapshot !== 'latest'
         ? await findSnapshot(repo, flags.snapshot)
-        : (await loadSnapshots(repo, { source: source.name })).filter((s) => !s.tags.includes('safety') && !s.tags.includes('wal')).at(-1);
+        : source.type === 'sqlite'
+          ? await sqliteChoice(repo, source, flags)
+          : (await loadSnapshots(repo, { source: source.name })).filter((s) => !s.tags.includes('safety') && !isContinuous(s)).at(-1);
     if (!snapshot) throw new UsageError(`source ${source.name} has no snapshot yet: run \`safepoint backup --source ${source.name}\` first`);
     if (snapshot.source !== source.name) throw new UsageError(`snapshot ${shortId(snapshot.id)} belongs to source ${snapshot.source ?? '(none)'}, not ${source.name}`);
     if (flags.start && flags.into === undefined) throw new UsageError('--start starts a server on a copy restored elsewhere: add --into DIR (in place, the services start the server)');
@@ -89,6 +108,7 @@ export async function runDatabaseRestore(c: Context, cfg: LoadedConfig, source: 
     const target: DbRestoreTarget = {
       ...(flags.into !== undefined ? { into: flags.into } : {}),
       ...(pitr?.recovery ? { recovery: pitr.recovery } : {}),
+      ...(source.type === 'sqlite' && recoveryTarget(flags) ? { recovery: recoveryTarget(flags)! } : {}),
       ...(pitr?.restoreCommand ? { restoreCommand: pitr.restoreCommand } : {}),
       ...(flags.start ? { start: true } : {}),
       ...(port !== undefined ? { port } : {}),

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolve, basename } from 'node:path';
-import { findSnapshot, formatSnapshotTime, loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
+import { CONTINUOUS_TAGS, findSnapshot, formatSnapshotTime, isContinuous, loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
 import { walkTree, loadTree } from '../repo/tree.js';
 import { shortId } from '../repo/ids.js';
 import { diffLive, diffTrees, type Change } from '../snapshot/diff.js';
@@ -19,17 +19,17 @@ export function registerInspect(program: Command, ctx: () => Context): void {
     .option('--source <name>', 'only snapshots of this source')
     .option('--host <name>', 'only snapshots from this host')
     .option('--tag <tag>', 'only snapshots with this tag (repeatable)', collect, [])
-    .option('--wal', 'also list the PostgreSQL WAL archive (one entry per archived WAL file, tag wal)')
+    .option('--wal', 'also list continuous protection entries: the PostgreSQL WAL archive (tag wal) and SQLite replication (tag replica)')
     .action(async (f: { source?: string; host?: string; tag: string[]; wal?: boolean }) => {
       const c = ctx();
       await c.withRepository('snapshots', 'none', async (repo) => {
         const all = await loadSnapshots(repo, { ...(f.source ? { source: f.source } : {}), ...(f.host ? { host: f.host } : {}), tags: f.tag });
-        const showWal = f.wal === true || f.tag.includes('wal');
-        const list = showWal ? all : all.filter((s) => !s.tags.includes('wal'));
+        const showAll = f.wal === true || f.tag.some((t) => CONTINUOUS_TAGS.includes(t));
+        const list = showAll ? all : all.filter((s) => !isContinuous(s));
         if (c.out.json) process.stdout.write(JSON.stringify(list.map(jsonSnapshot)) + '\n');
         c.out.info(table([['ID', 'Time', 'Host', 'Source', 'Type', 'Tags', 'Paths', 'Size'], ...list.map(row)]));
-        const wal = all.length - list.length;
-        c.out.info(`${list.length} snapshots${wal > 0 ? `, and ${wal} archived WAL files (--wal lists them)` : ''}`);
+        const hidden = all.length - list.length;
+        c.out.info(`${list.length} snapshots${hidden > 0 ? `, and ${hidden} WAL archive and replication entries (--wal lists them)` : ''}`);
       });
     });
 

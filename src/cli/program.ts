@@ -13,6 +13,7 @@ import { registerDemo } from './demo.js';
 import { registerStorage } from './storage.js';
 import { registerSync } from './sync.js';
 import { registerPg } from './pg.js';
+import { registerReplicate } from './replicate.js';
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerSync(program, ctx);
   registerStorage(program, ctx);
   registerPg(program, ctx);
+  registerReplicate(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;

@@ -7,6 +7,16 @@ import type { Repository } from './repository.js';
 
 export type BackupType = 'full' | 'differential' | 'incremental';
 
+/**
+ * Tags of the entries continuous protection writes (PostgreSQL WAL archive, SQLite replication): many small
+ * snapshots that are not restore points of their own; listings hide them and "latest" skips them.
+ */
+export const CONTINUOUS_TAGS: readonly string[] = ['wal', 'replica'];
+
+export function isContinuous(s: { tags: readonly string[] }): boolean {
+  return s.tags.some((t) => CONTINUOUS_TAGS.includes(t));
+}
+
 export interface SnapshotSummary {
   files_new: number;
   files_changed: number;
