@@ -72,6 +72,17 @@ test('replicate under steady writes: a crash loses about one interval, a stop lo
     db3.close();
     assert.ok(midLast <= midTime && midTime - midLast < 2500, `restored to ${midTime - midLast} ms before the target`);
 
+    // retention: keeping the last restore point removes the first run's generation, base and segments
+    const fg = await runCli(['forget', '--config', config, '--source', 'app', '--keep-last', '1', '--json']);
+    assert.equal(fg.code, 0, fg.stderr);
+    const plan = fg.stdout.split('\n').filter((l) => l.includes('forget_group')).map((l) => JSON.parse(l) as { keep: unknown[]; remove: unknown[] })[0]!;
+    assert.ok(plan.remove.length >= segments.length + 1, `removed ${plan.remove.length}`);
+    const again = join(dir.path, 'again.db');
+    assert.equal((await runCli(['restore', '--config', config, '--source', 'app', '--into', again])).code, 0);
+    const db4 = new Database(again, { readonly: true });
+    assert.equal(db4.prepare('SELECT max(at) FROM ticks').pluck().get(), lastWritten);
+    db4.close();
+
     const shipping = segments.map((s) => s.seconds).sort((a, b) => a - b);
     t.diagnostic(`crash lost ${lost.toFixed(2)} s of writes; ${segments.length} segments, median shipping ${shipping[Math.floor(shipping.length / 2)]!.toFixed(3)} s; --target-time landed ${midTime - midLast} ms before the target`);
   } finally {

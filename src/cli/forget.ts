@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { loadSnapshots, formatSnapshotTime, type SnapshotWithId } from '../repo/snapshot.js';
+import { isContinuous, loadSnapshots, formatSnapshotTime, type SnapshotWithId } from '../repo/snapshot.js';
+import { planDatabaseRetention, type DatabaseRetention } from '../snapshot/db-retention.js';
+import { isDatabaseSource } from '../db/drivers.js';
 import { prune, type PrunePlan } from '../repo/prune.js';
 import { listLocks, isStale } from '../repo/lock.js';
 import { shortId } from '../repo/ids.js';
@@ -15,7 +17,7 @@ import { throttle } from './output.js';
 
 interface ForgetFlags {
   keepLast?: string; keepHourly?: string; keepDaily?: string; keepWeekly?: string; keepMonthly?: string; keepYearly?: string;
-  keepWithin?: string; keepTag: string[]; source?: string; host?: string; tag: string[]; dryRun?: boolean; prune?: boolean; maxUnused?: string;
+  keepWithin?: string; keepTag: string[]; source?: string; host?: string; tag: string[]; dryRun?: boolean; prune?: boolean; maxUnused?: string; wal?: boolean;
 }
 
 
@@ -32,7 +34,8 @@ export function registerForget(program: Command, ctx: () => Context): void {
     .option('-y, --keep-yearly <n>', 'keep one per year for the last n years with snapshots')
     .option('--keep-within <duration>', 'keep snapshots newer than the newest minus this (e.g. 2y5m7d3h)')
     .option('--keep-tag <tags>', 'keep snapshots with these tags (repeatable; a,b means both)', collect, [])
-    .option('--source <name>', "only this source's snapshots; without --keep-* options, use its retention from safepoint.yaml")
+    .option('--source <name>', "only this source's snapshots; without --keep-* options, use its retention from safepoint.yaml (database sources: full / diff counts too, and their WAL archive and replication entries follow the backups kept)")
+    .option('--wal', 'database sources: also list each WAL archive and replication entry kept or removed')
     .option('--host <name>', 'only snapshots from this host')
     .option('--tag <tag>', 'only snapshots with this tag (repeatable)', collect, [])
     .option('-n, --dry-run', 'show what would be removed, remove nothing')
@@ -98,12 +101,18 @@ function toPolicy(f: ForgetFlags): RetentionPolicy {
 
 async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<number> {
   let policy = toPolicy(f);
-  if (isEmptyPolicy(policy) && f.source && ids.length === 0) {
+  let dbRules: DatabaseRetention | null = null;
+  if (f.source && ids.length === 0) {
     const src = findSource(await c.requireConfig(), f.source);
-    const retention = (src as { retention?: Record<string, unknown> }).retention;
-    if (!retention) throw new UsageError(`source ${f.source} has no retention in safepoint.yaml: give --keep-* options`);
-    policy = policyFromConfig(Object.fromEntries(Object.entries(retention).filter(([k]) => k.startsWith('keep_'))));
+    const retention = (src as { retention?: Record<string, unknown> & DatabaseRetention }).retention;
+    if (isEmptyPolicy(policy)) {
+      if (!retention) throw new UsageError(`source ${f.source} has no retention in safepoint.yaml: give --keep-* options`);
+      policy = policyFromConfig(Object.fromEntries(Object.entries(retention).filter(([k]) => k.startsWith('keep_'))));
+      if (isDatabaseSource(src)) dbRules = { full: retention.full, diff: retention.diff };
+    } else if (isDatabaseSource(src)) dbRules = {};
+    if (dbRules && isEmptyPolicy(policy) && dbRules.full === undefined && dbRules.diff === undefined) throw new UsageError(`source ${f.source}: its retention keeps nothing: set full, diff or keep_* options`);
   }
+  if (dbRules) return forgetDatabase(c, f, policy, dbRules);
   if (ids.length === 0 && isEmptyPolicy(policy)) throw new UsageError('no policy: give snapshot ids or at least one --keep-* option (forget refuses to remove everything)');
   if (ids.length > 0 && !isEmptyPolicy(policy)) throw new UsageError('give either snapshot ids or --keep-* options, not both');
   return c.withRepository('forget', f.dryRun ? 'shared' : 'exclusive', async (repo) => {
@@ -138,6 +147,37 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
       c.out.info(`removed ${doomed.length} snapshots`);
       if (f.prune) await runPrune(c, repo, { maxUnused: f.maxUnused });
     } else c.out.info(`would remove ${doomed.length} snapshots (dry run)`);
+    return 0;
+  }, f.source, { allTargets: !f.dryRun });
+}
+
+/**
+ * `forget --source DB`: the database retention (full / diff counts, keep_* policy, dependencies, WAL archive and
+ * replication entries) of one database source; see snapshot/db-retention.ts.
+ */
+async function forgetDatabase(c: Context, f: ForgetFlags, policy: RetentionPolicy, rules: DatabaseRetention): Promise<number> {
+  return c.withRepository('forget', f.dryRun ? 'shared' : 'exclusive', async (repo) => {
+    if (!f.dryRun) repo.requireAdmin('forget');
+    const list = await loadSnapshots(repo, { source: f.source! });
+    const points = list.filter((s) => !isContinuous(s) || s.meta?.mode === 'replica-base');
+    const also = new Map<string, string>();
+    if (!isEmptyPolicy(policy)) {
+      for (const k of applyRetention(points.map((s) => ({ id: s.id, time: new Date(s.time), tags: s.tags, sn: s })), policy).keep) also.set(k.item.id, k.reasons.join(', '));
+    }
+    const plan = planDatabaseRetention(list, rules, also);
+    const shown = (s: SnapshotWithId): boolean => f.wal === true || !isContinuous(s) || s.meta?.mode === 'replica-base';
+    c.out.info(`source ${f.source}: keep ${plan.keep.size}, remove ${plan.remove.length} (backups, WAL archive and replication entries)`);
+    for (const s of list) {
+      if (!shown(s)) continue;
+      const why = plan.keep.get(s.id);
+      c.out.info(`  ${why !== undefined ? 'keep  ' : 'remove'} ${shortId(s.id)}  ${formatSnapshotTime(s)}  ${s.type}${isContinuous(s) ? ` ${String(s.meta?.mode)}` : ''}${why !== undefined ? `  ${why}` : ''}`);
+    }
+    c.out.event({ message_type: 'forget_group', source: f.source, keep: [...plan.keep].map(([id, reason]) => ({ id, reasons: [reason] })), remove: plan.remove.map((s) => s.id) });
+    if (!f.dryRun) {
+      for (const s of plan.remove) await repo.removeJson('snapshots', s.id);
+      c.out.info(`removed ${plan.remove.length} snapshots`);
+      if (f.prune) await runPrune(c, repo, { maxUnused: f.maxUnused });
+    } else c.out.info(`would remove ${plan.remove.length} snapshots (dry run)`);
     return 0;
   }, f.source, { allTargets: !f.dryRun });
 }

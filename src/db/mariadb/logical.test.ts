@@ -342,7 +342,7 @@ test('tools are found in bin_dir, MariaDB names before MySQL names, with a clear
     assert.equal(await findTool('dump', join(dir, 'both')), join(dir, 'both', 'mysqldump'));
     const err = await failure(findTool('dump', dir));
     assert.ok(err instanceof UserError);
-    assert.equal(err.message, `neither mariadb-dump nor mysqldump is in bin_dir ${dir}: install the MariaDB client tools (apt-get install mariadb-client) or set bin_dir`);
+    assert.equal(err.message, `neither mariadb-dump nor mysqldump is in bin_dir ${dir}: install the MariaDB tools (apt-get install mariadb-client) or set bin_dir`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -101,7 +101,7 @@ export const sqliteDriver: DatabaseDriver<SqliteSource> = {
       for (const side of SIDE_FILES) await rm(path + side, { force: true });
       await rename(tmp, path);
       await fsyncDir(dir);
-      return { target: path, bytes, notes };
+      return { target: path, bytes, ...(notes.length > 0 ? { notes } : {}) };
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
