@@ -2,6 +2,8 @@
 // Env: SAFEPOINT_BENCH_DIR (base folder, default bench/data),
 //      SAFEPOINT_BENCH_ONLY=targets (only the storage-target section, written to bench/results/targets.md),
 //      SAFEPOINT_BENCH_S3=0 (skip the storage-target section),
+//      SAFEPOINT_BENCH_ONLY=databases (only pgbench: safepoint vs pgBackRest, bench/results/databases.md),
+//      SAFEPOINT_BENCH_DB=0 (skip it), SAFEPOINT_BENCH_PG_SCALE (default 50), SAFEPOINT_BENCH_PG_SECONDS (default 30),
 //      SAFEPOINT_BENCH_SCALE (default 1.0, e.g. 0.02 for a quick run),
 //      SAFEPOINT_BENCH_TOOLS (comma list, default "safepoint,restic").
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -16,6 +18,7 @@ import { restic, safepoint } from './tools.js';
 import type { Tool } from './tools.js';
 import { totals, verifyTree, walk } from './tree.js';
 import { benchTargets, renderTargets } from './targets.js';
+import { benchDatabases, renderDatabases } from './databases.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const scale = Number(process.env['SAFEPOINT_BENCH_SCALE'] ?? '1');
@@ -99,6 +102,14 @@ function machine(): string {
 async function main(): Promise<number> {
   if (!(scale > 0)) throw new Error(`bad SAFEPOINT_BENCH_SCALE: ${process.env['SAFEPOINT_BENCH_SCALE']}`);
   mkdirSync(base, { recursive: true });
+  if (process.env['SAFEPOINT_BENCH_ONLY'] === 'databases') {
+    // only the database section (pgbench, safepoint vs pgBackRest): bench/results/databases.md
+    mkdirSync(work, { recursive: true });
+    const md = `# Database benchmark, ${new Date().toISOString()}\n\nMachine: ${machine()}\n` + renderDatabases(await benchDatabases(projectRoot, work, log));
+    log('\n' + md);
+    writeFileSync(join(projectRoot, 'bench/results/databases.md'), md);
+    return 0;
+  }
   const loadBefore = load();
   const dataset = new Dataset(base, scale);
   dataset.ensurePristine(log);
@@ -141,6 +152,7 @@ async function main(): Promise<number> {
   for (const r of runners) rmSync(r.repo, { recursive: true, force: true }); // room on disk for the targets' repositories
   const tool = (name: string): Tool | undefined => runners.find((r) => r.tool.name === name && !r.result.error)?.tool;
   const targets = await benchTargets(source, after.bytes, { ...(tool('safepoint') ? { safepoint: tool('safepoint')! } : {}), ...(tool('restic') ? { restic: tool('restic')! } : {}) }, work, log);
+  const databases = onlyTargets ? null : await benchDatabases(projectRoot, work, log);
 
   const report: Report = {
     date: new Date().toISOString(),
@@ -159,7 +171,7 @@ async function main(): Promise<number> {
       `Load average (1/5/15 min) at start: ${loadBefore}; at end: ${load()} (other processes on the machine inflate times).`,
     ],
   };
-  const md = renderReport(report) + renderTargets(targets);
+  const md = renderReport(report) + renderTargets(targets) + (databases ? renderDatabases(databases) : '');
   log('\n' + md);
   const resultsDir = join(projectRoot, 'bench/results');
   mkdirSync(resultsDir, { recursive: true });

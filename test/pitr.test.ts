@@ -159,8 +159,8 @@ services:
     assert.match(clash.stderr, /already archived with different contents/);
     // snapshots hides the WAL archive unless asked
     const plain = await cli(['snapshots']);
-    assert.match(plain.stdout, /archived WAL files \(--wal lists them\)/);
-    t.diagnostic(`${/and (\d+) archived WAL files/.exec(plain.stdout)?.[1]} WAL files archived; ${(await readFile(join(c.socketDir, 'server.log'), 'utf8')).split('\n').filter((l) => /archive-push/.test(l) && /failed/.test(l)).length} failed pushes in the server log`);
+    assert.match(plain.stdout, /and \d+ WAL archive and replication entries \(--wal lists them\)/);
+    t.diagnostic(`${/and (\d+) WAL archive and replication entries/.exec(plain.stdout)?.[1]} WAL files archived; ${(await readFile(join(c.socketDir, 'server.log'), 'utf8')).split('\n').filter((l) => /archive-push/.test(l) && /failed/.test(l)).length} failed pushes in the server log`);
   } finally {
     for (const copy of copies) await stopCopy(c, copy);
     await c.stop();

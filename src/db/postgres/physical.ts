@@ -24,6 +24,7 @@ import { PhysicalToolError, binPath, runCmd } from './pg-process.js';
 import { quoteIdent } from './pg-sql.js';
 import { errorLines, psql, type PgToolsConfig } from './pg-tools.js';
 import { describeTarget, recoverySettings, writeRecovery } from './recovery.js';
+import { PREFETCH_DIR, prefetchWal, prefetchingRestoreCommand } from './wal-archive.js';
 
 export { PhysicalToolError } from './pg-process.js';
 export type { PostgresPhysicalMeta } from './base-backup.js';
@@ -150,7 +151,12 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
     const recovering = rec !== undefined && (rec.kind !== 'immediate' || target.restoreCommand !== undefined);
     if (recovering) {
       if (!target.restoreCommand) throw new UsageError(`recovery to ${describeTarget(rec)} reads the WAL archive: set wal_archiving: true on source ${source.name}`);
-      settings.push(...recoverySettings(rec, target.restoreCommand));
+      // the WAL the recovery will read, fetched now with the repository already open: one process start per file saved
+      const startSegment = meta.wal_segments[0] ?? '000000000000000000000000';
+      const until = rec.kind === 'time' ? rec.time : rec.kind === 'immediate' ? new Date(0) : null;
+      const fetched = await prefetchWal(repo, source.name, join(dir, PREFETCH_DIR), startSegment, until, isRoot() ? { uid: owner.uid, gid: owner.gid } : null);
+      notes.push(`${fetched.files} archived WAL files fetched ahead into ${PREFETCH_DIR} (${(fetched.bytes / 1048576).toFixed(0)} MiB); the rest, if any, comes through safepoint pg archive-get`);
+      settings.push(...recoverySettings(rec, prefetchingRestoreCommand(target.restoreCommand)));
       notes.push(`recovery settings written: the server replays the archived WAL to ${describeTarget(rec)} when it starts${rec.kind === 'latest' ? '' : ', then opens for writes on a new timeline'}`);
     } else {
       notes.push(`the server recovers to the end of the base backup (${meta.stop_lsn ?? 'unknown LSN'}) when it starts`);
@@ -283,6 +289,7 @@ async function verify(source: PostgresSource, snapshot: Snapshot, target: DbRest
     const cfg: PgToolsConfig = { connection: { host: run, port, database: source.connection.database, ...(user !== undefined ? { user } : {}) }, ...(source.bin_dir ? { bin_dir: source.bin_dir } : {}) };
     try {
       const reached = await waitForRecovery(cfg, log, RECOVERY_TIMEOUT_MS);
+      await rm(join(dir, PREFETCH_DIR), { recursive: true, force: true }); // what recovery did not need
       const [[version = '', sysid = '', timeline = ''] = []] = await psql(cfg, 'postgres', "SELECT current_setting('server_version'), (SELECT system_identifier FROM pg_catalog.pg_control_system()), (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint());");
       const same = meta.system_identifier === null || meta.system_identifier === sysid;
       const detail = !same

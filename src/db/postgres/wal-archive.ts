@@ -103,6 +103,53 @@ export async function readArchivedWal(repo: Repository, sourceName: string, file
   return data;
 }
 
+/** Where a restore puts the archived WAL it fetched ahead, inside the restored data directory (never backed up). */
+export const PREFETCH_DIR = 'pg_wal/safepoint-prefetch';
+
+/**
+ * restore_command for a restored copy: a file fetched ahead is moved into place (no process to start, no
+ * repository to open), anything else is asked of `archiveGet` (safepoint pg archive-get). Runs in the data directory.
+ */
+export function prefetchingRestoreCommand(archiveGet: string): string {
+  return `if [ -f ${PREFETCH_DIR}/%f ]; then mv ${PREFETCH_DIR}/%f "%p"; else ${archiveGet}; fi`;
+}
+
+/**
+ * Fetches ahead, into `dir`, the archived WAL segments a recovery from a base backup starting in `fromSegment` will
+ * ask for: every later segment (same or later timeline) pushed no later than the first one pushed after `until`
+ * (null: all). Each is checked against its recorded hash. Returns how many were written and their bytes.
+ */
+export async function prefetchWal(repo: Repository, sourceName: string, dir: string, fromSegment: string, until: Date | null, owner: { uid: number; gid: number } | null): Promise<{ files: number; bytes: number }> {
+  const entries = (await walEntries(repo, sourceName)).filter((e) => /^[0-9A-F]{24}$/.test(e.meta.file) && e.meta.file.slice(8) >= fromSegment.slice(8) && e.meta.file.slice(0, 8) >= fromSegment.slice(0, 8));
+  entries.sort((a, b) => a.meta.pushed_at.localeCompare(b.meta.pushed_at));
+  let take = entries;
+  if (until !== null) {
+    const first = entries.findIndex((e) => Date.parse(e.meta.pushed_at) > until.getTime());
+    if (first >= 0) take = entries.slice(0, first + 1);
+  }
+  const { mkdir, chown } = await import('node:fs/promises');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (owner) await chown(dir, owner.uid, owner.gid);
+  await repo.loadIndex();
+  let bytes = 0;
+  const seen = new Set<string>();
+  for (const e of take.reverse()) {
+    if (seen.has(e.meta.file)) continue; // the newest push of a name wins, as archive-get does
+    seen.add(e.meta.file);
+    const node = (await loadTree(repo, e.tree)).nodes.find((n) => n.name === e.meta.file && n.type === 'file');
+    if (!node) continue;
+    const parts: Buffer[] = [];
+    for await (const b of readNode(repo, node)) parts.push(b);
+    const data = Buffer.concat(parts);
+    if (createHash('sha256').update(data).digest('hex') !== e.meta.sha256) continue; // archive-get will say what is wrong
+    const path = `${dir}/${e.meta.file}`;
+    await writeFile(path, data, { mode: 0o600 });
+    if (owner) await chown(path, owner.uid, owner.gid);
+    bytes += data.length;
+  }
+  return { files: seen.size, bytes };
+}
+
 /** archive-get: writes an archived WAL file to `dest` (atomically); false when the archive does not hold it. */
 export async function getWal(repo: Repository, source: PostgresSource, file: string, dest: string): Promise<boolean> {
   checkArchivedName(file);
