@@ -11,7 +11,7 @@ import { chooseBase, describeTarget, recoveryTarget, type RecoveryFlags, type Re
 import { archiveGetCommand } from './pg.js';
 import { databaseRestorePlan } from '../restore/database.js';
 import { runPlan } from '../restore/plan.js';
-import { SafepointError, UsageError } from '../util/errors.js';
+import { SafepointError, UsageError, errorMessage } from '../util/errors.js';
 import { formatBytes, formatSeconds } from '../util/format.js';
 import type { Context } from './context.js';
 import { throttle } from './output.js';
@@ -39,6 +39,16 @@ export async function runDatabaseBackup(c: Context, source: DatabaseSource, flag
     c.out.event({ message_type: 'summary', ...s, snapshot_id: snapshotId, source: source.name, meta: snapshot.meta ?? null });
     c.out.info(`read ${formatBytes(s.total_bytes_processed)}, added ${formatBytes(s.data_added)} to the repository in ${formatSeconds(s.total_duration)}`);
     for (const w of (snapshot.meta?.warnings as string[] | undefined) ?? []) c.out.warn(w);
+    if (source.type === 'mariadb' && source.mode === 'physical') {
+      // the binlog the backup ends in is closed and archived with the others: a later --target-time needs it
+      const { syncBinlogs } = await import('../db/mariadb/binlog.js');
+      try {
+        const b = await syncBinlogs(repo, source, { flush: true });
+        if (b.enabled) c.out.info(`binlogs: ${b.stored.length} archived (${formatBytes(b.bytes)})`);
+      } catch (err) {
+        c.out.warn(`binlogs not archived: ${errorMessage(err)}`);
+      }
+    }
     c.out.info(`${snapshot.type} snapshot ${shortId(snapshotId)} saved`);
     return 0;
   }, source.name);
@@ -91,10 +101,14 @@ export async function runDatabaseRestore(c: Context, cfg: LoadedConfig, source: 
   const services = source.services.map((name) => findService(cfg, name));
   return c.withRepository('restore', 'shared', async (repo) => {
     const pitr = source.type === 'postgres' && source.mode === 'physical' ? await physicalPlan(c, repo, source, flags) : null;
-    if (!pitr && source.type !== 'sqlite' && recoveryTarget(flags)) throw new UsageError(`recovery targets (--target-time, --target-lsn, --target-name, --target-xid, --target immediate) apply to PostgreSQL sources in mode: physical, not source ${source.name}`);
+    const rollForward = source.type === 'mariadb' && source.mode === 'physical' ? recoveryTarget(flags) : null;
+    if (rollForward && rollForward.kind !== 'time') throw new UsageError(`MariaDB restores to a point in time with --target-time (binlog replay); ${describeTarget(rollForward)} is a PostgreSQL target`);
+    if (!pitr && !rollForward && source.type !== 'sqlite' && recoveryTarget(flags)) throw new UsageError(`recovery targets (--target-time, --target-lsn, --target-name, --target-xid, --target immediate) apply to PostgreSQL sources in mode: physical, not source ${source.name}`);
     if (!pitr && (flags.start || flags.port !== undefined)) throw new UsageError('--start and --port apply to PostgreSQL sources in mode: physical');
     const snapshot = pitr
       ? pitr.snapshot
+      : rollForward?.kind === 'time' && !(flags.snapshot && flags.snapshot !== 'latest')
+        ? (await loadSnapshots(repo, { source: source.name })).filter((s) => !s.tags.includes('safety') && !isContinuous(s) && s.meta?.binlog && Date.parse(s.summary.backup_end) <= rollForward.time.getTime()).at(-1)
       : flags.snapshot && flags.snapshot !== 'latest'
         ? await findSnapshot(repo, flags.snapshot)
         : source.type === 'sqlite'
@@ -108,7 +122,7 @@ export async function runDatabaseRestore(c: Context, cfg: LoadedConfig, source: 
     const target: DbRestoreTarget = {
       ...(flags.into !== undefined ? { into: flags.into } : {}),
       ...(pitr?.recovery ? { recovery: pitr.recovery } : {}),
-      ...(source.type === 'sqlite' && recoveryTarget(flags) ? { recovery: recoveryTarget(flags)! } : {}),
+      ...((source.type === 'sqlite' || rollForward) && recoveryTarget(flags) ? { recovery: recoveryTarget(flags)! } : {}),
       ...(pitr?.restoreCommand ? { restoreCommand: pitr.restoreCommand } : {}),
       ...(flags.start ? { start: true } : {}),
       ...(port !== undefined ? { port } : {}),

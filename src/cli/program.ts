@@ -14,6 +14,7 @@ import { registerStorage } from './storage.js';
 import { registerSync } from './sync.js';
 import { registerPg } from './pg.js';
 import { registerReplicate } from './replicate.js';
+import { registerMariadb } from './mariadb.js';
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerStorage(program, ctx);
   registerPg(program, ctx);
   registerReplicate(program, ctx);
+  registerMariadb(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;

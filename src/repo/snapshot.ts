@@ -8,10 +8,10 @@ import type { Repository } from './repository.js';
 export type BackupType = 'full' | 'differential' | 'incremental';
 
 /**
- * Tags of the entries continuous protection writes (PostgreSQL WAL archive, SQLite replication): many small
+ * Tags of the entries continuous protection writes (PostgreSQL WAL archive, SQLite replication, MariaDB binlogs): many small
  * snapshots that are not restore points of their own; listings hide them and "latest" skips them.
  */
-export const CONTINUOUS_TAGS: readonly string[] = ['wal', 'replica'];
+export const CONTINUOUS_TAGS: readonly string[] = ['wal', 'replica', 'binlog'];
 
 export function isContinuous(s: { tags: readonly string[] }): boolean {
   return s.tags.some((t) => CONTINUOUS_TAGS.includes(t));

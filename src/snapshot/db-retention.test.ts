@@ -53,3 +53,11 @@ test('SQLite replication: generations go with their base; with nothing kept, con
   const wals = [wal(1, '000000010000000000000001')];
   assert.equal(planDatabaseRetention(wals, { full: 1 }).remove.length, 0);
 });
+
+test('MariaDB binlogs are kept from the file the oldest kept backup ends in', () => {
+  const b = (day: number, file: string): SnapshotWithId => snap(day, 'full', { meta: { kind: 'mariadb', mode: 'physical', base: null, binlog: { file, position: 4 } } });
+  const log = (day: number, file: string): SnapshotWithId => snap(day, 'full', { tags: ['binlog'], meta: { kind: 'mariadb', mode: 'binlog', file } });
+  const list = [b(1, 'binlog.000001'), log(2, 'binlog.000001'), b(3, 'binlog.000003'), log(3, 'binlog.000002'), log(4, 'binlog.000003'), log(5, 'binlog.000004')];
+  const p = planDatabaseRetention(list, { full: 1 });
+  assert.deepEqual(kept(p, list), [2, 4, 5]);
+});

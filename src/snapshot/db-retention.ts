@@ -11,7 +11,8 @@
  * - a backup that a kept one is applied on top of (MariaDB incremental chains, `meta.base`) is always kept.
  * - the PostgreSQL WAL archive keeps every file pushed since the oldest kept base backup started (recovery from that
  *   backup reads them) and every timeline history file; SQLite replication keeps the generations whose base is at
- *   or after the cut. With no backup kept, continuous entries are all kept.
+ *   or after the cut; MariaDB binlogs from the file the oldest kept backup ends in. With no backup kept,
+ *   continuous entries are all kept.
  */
 import { isContinuous, type SnapshotWithId } from '../repo/snapshot.js';
 
@@ -62,6 +63,10 @@ export function planDatabaseRetention(snapshots: readonly SnapshotWithId[], r: D
   // PostgreSQL WAL: from the start of the oldest kept base backup on
   const pgBases = keptBackups.filter((s) => s.meta?.kind === 'postgres' && mode(s) === 'physical');
   const walFrom = pgBases.length > 0 ? pgBases.reduce((m, s) => (s.summary.backup_start < m ? s.summary.backup_start : m), pgBases[0]!.summary.backup_start) : null;
+  // MariaDB binlogs: from the file the oldest kept backup ends in
+  const seq = (f: unknown): number => Number(/\.(\d+)$/.exec(String(f))?.[1] ?? -1);
+  const binlogStarts = keptBackups.map((s) => (s.meta?.binlog as { file?: string } | null | undefined)?.file).filter((f): f is string => typeof f === 'string').map(seq);
+  const binlogFrom = binlogStarts.length > 0 ? Math.min(...binlogStarts) : null;
   // SQLite generations: those whose base is kept
   const keptGenerations = new Set(points.filter((s) => mode(s) === 'replica-base' && keep.has(s.id)).map((s) => String(s.meta?.generation)));
   for (const s of all.filter(isContinuous)) {
@@ -70,6 +75,8 @@ export function planDatabaseRetention(snapshots: readonly SnapshotWithId[], r: D
       const pushed = String(s.meta?.pushed_at ?? s.time);
       if (file.endsWith('.history')) keep.set(s.id, 'timeline history');
       else if (walFrom === null || pushed >= walFrom) keep.set(s.id, walFrom === null ? 'no base backup kept' : 'WAL since the oldest kept base backup');
+    } else if (mode(s) === 'binlog') {
+      if (binlogFrom === null || seq(s.meta?.file) >= binlogFrom) keep.set(s.id, binlogFrom === null ? 'no backup with a binlog position kept' : 'binlog since the oldest kept backup');
     } else if (mode(s) === 'replica-base') {
       continue; // a restore point: decided above
     } else if (mode(s) === 'replica-wal') {

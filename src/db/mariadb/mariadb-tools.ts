@@ -23,7 +23,7 @@ export interface MariadbEndpoint {
   readonly bin_dir?: string | undefined;
 }
 
-const CANDIDATES = { dump: ['mariadb-dump', 'mysqldump'], client: ['mariadb', 'mysql'], backup: ['mariadb-backup', 'mariabackup'], mbstream: ['mbstream'] } as const;
+const CANDIDATES = { dump: ['mariadb-dump', 'mysqldump'], client: ['mariadb', 'mysql'], backup: ['mariadb-backup', 'mariabackup'], mbstream: ['mbstream'], binlog: ['mariadb-binlog', 'mysqlbinlog'] } as const;
 export type ToolKind = keyof typeof CANDIDATES;
 
 /** A tool that exited badly; the message is one line: `<tool> exited with code N: <last stderr lines>`. */
@@ -69,7 +69,7 @@ export async function findTool(kind: ToolKind, binDir?: string): Promise<string>
   }
   const where = binDir !== undefined ? `bin_dir ${binDir}` : 'PATH';
   const names = CANDIDATES[kind];
-  const pkg = kind === 'backup' || kind === 'mbstream' ? 'mariadb-backup' : 'mariadb-client';
+  const pkg = kind === 'backup' || kind === 'mbstream' ? 'mariadb-backup' : kind === 'binlog' ? 'mariadb-server' : 'mariadb-client';
   throw new UserError(`${names.length > 1 ? `neither ${names.join(' nor ')} is` : `${names[0]} is not`} in ${where}: install the MariaDB tools (apt-get install ${pkg}) or set bin_dir`);
 }
 

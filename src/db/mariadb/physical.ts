@@ -6,7 +6,6 @@
  * (applying each incremental in order: automatic, nothing to replay by hand), moves it into the data directory
  * (what was there is moved aside, never deleted), and verifies it on a throwaway server (CHECK TABLE, SQL checks).
  */
-import { spawn } from 'node:child_process';
 import { chown, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -16,12 +15,13 @@ import { findSnapshot, loadSnapshots, type BackupType, type Snapshot, type Snaps
 import { backupStreams, readStream } from '../../snapshot/stream-backup.js';
 import { systemClock } from '../../util/clock.js';
 import { UsageError, UserError, errorMessage, isErrno } from '../../util/errors.js';
-import { freePort } from '../../util/net.js';
-import { userIds, userName } from '../../util/user.js';
+import { userIds } from '../../util/user.js';
 import { dbSnapshotOptions, type DatabaseDriver, type DbCheck, type DbRestoreResult, type DbRestoreTarget } from '../driver.js';
 import { runCmd, launch } from '../postgres/pg-process.js';
 import { checkTables } from './logical.js';
-import { findTool, query, toolEnv, type MariadbEndpoint } from './mariadb-tools.js';
+import { startThrowaway } from './throwaway-server.js';
+import { replayBinlogs } from './binlog.js';
+import { findTool, query, toolEnv } from './mariadb-tools.js';
 
 export const XBSTREAM = 'backup.xbstream';
 
@@ -258,11 +258,22 @@ async function restore(repo: Repository, snapshot: Snapshot, source: MariadbSour
     }
     await runCmd(tool, ['--move-back', `--target-dir=${full}`, `--datadir=${dir}`], { what: `mariadb-backup --move-back into ${dir}`, ...so });
     if (owner) await chownTree(dir, owner.uid, owner.gid);
-  } catch (err) {
-    if (aside !== null) {
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-      await rename(aside, dir).catch(() => undefined);
+    if (target.recovery) {
+      if (target.recovery.kind !== 'time') throw new UsageError(`MariaDB restores to a point in time with --target-time; ${target.recovery.kind} targets are PostgreSQL's`);
+      const from = physicalMeta(snapshot).binlog;
+      if (!from) throw new UserError(`the backup of ${snapshot.time} recorded no binlog position (the server wrote no binlogs then): it cannot be rolled forward; restore it without --target-time`);
+      const server = await startThrowaway(source, dir);
+      try {
+        const files = await replayBinlogs(repo, source, server.endpoint, from, target.recovery.time);
+        notes.push(`replayed binlog events from ${from.file}:${from.position} up to ${target.recovery.time.toISOString()} (${files.length} archived binlog files)`);
+      } finally {
+        await server.stop();
+      }
     }
+  } catch (err) {
+    // what was there comes back; a directory this restore created goes
+    if (aside !== null || before === null || before.length === 0) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    if (aside !== null) await rename(aside, dir).catch(() => undefined);
     throw err;
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -276,21 +287,6 @@ async function exists(source: MariadbSource, target: DbRestoreTarget): Promise<b
   return list !== null && list.length > 0;
 }
 
-/** mariadbd, for the throwaway server of a verify. */
-async function serverBinary(source: MariadbSource): Promise<string> {
-  for (const dir of [source.bin_dir, '/usr/sbin', '/usr/bin', '/usr/local/bin'].filter((d): d is string => d !== undefined)) {
-    for (const name of ['mariadbd', 'mysqld']) {
-      try {
-        await stat(join(dir, name));
-        return join(dir, name);
-      } catch {
-        // next
-      }
-    }
-  }
-  throw new UserError('mariadbd not found (in bin_dir, /usr/sbin or /usr/bin): install mariadb-server to verify restored copies');
-}
-
 async function verify(source: MariadbSource, snapshot: Snapshot, target: DbRestoreTarget): Promise<DbCheck[]> {
   physicalMeta(snapshot);
   const dir = targetDir(source, target);
@@ -302,34 +298,15 @@ async function verify(source: MariadbSource, snapshot: Snapshot, target: DbResto
   const sqlChecks = source.checks.flatMap((c) => ('sql' in c ? [c.sql] : []));
   const notRun = (why: string): DbCheck[] => ['server starts', 'CHECK TABLE', ...sqlChecks.map((s) => `sql: ${s}`)].map((name) => ({ name, ok: false, detail: `not run: ${why}` }));
   if (!files.ok) return [files, ...notRun('no data directory')];
-  const st = await stat(dir);
-  const run = await mkdtemp(join(tmpdir(), 'safepoint-mariaverify-'));
-  const port = await freePort();
-  const user = isRoot() ? (await userName(st.uid)) ?? 'root' : null;
-  if (isRoot()) await chown(run, st.uid, st.gid);
-  const args = ['--no-defaults', `--datadir=${dir}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${join(run, 'sock')}`, `--pid-file=${join(run, 'pid')}`, `--log-error=${join(run, 'error.log')}`,
-    '--innodb-buffer-pool-size=64M', '--skip-log-bin', '--skip-slave-start', ...(user ? [`--user=${user}`] : [])];
-  const child = spawn(await serverBinary(source), args, { stdio: 'ignore' });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const endpoint: MariadbEndpoint = { connection: { host: '127.0.0.1', port, database: source.connection.database, ...(source.connection.user !== undefined ? { user: source.connection.user } : {}), ...(source.connection.password_file !== undefined ? { password_file: source.connection.password_file } : {}) }, ...(source.bin_dir !== undefined ? { bin_dir: source.bin_dir } : {}) };
-  const checks: DbCheck[] = [files];
+  let server;
   try {
-    const deadline = Date.now() + 120_000;
-    let version = '';
-    for (;;) {
-      try {
-        [[version = ''] = []] = await query(endpoint, 'SELECT VERSION()');
-        break;
-      } catch (err) {
-        if (child.exitCode !== null || Date.now() > deadline) {
-          const log = await readFile(join(run, 'error.log'), 'utf8').catch(() => '');
-          const last = log.split('\n').filter((l) => /ERROR/.test(l)).slice(-2).join(' | ');
-          return [...checks, { name: 'server starts', ok: false, detail: last || errorMessage(err) }, ...notRun('the server did not start').slice(1)];
-        }
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-    checks.push({ name: 'server starts', ok: true, detail: `MariaDB ${version} started on the restored copy` });
+    server = await startThrowaway(source, dir);
+  } catch (err) {
+    return [files, { name: 'server starts', ok: false, detail: errorMessage(err) }, ...notRun('the server did not start').slice(1)];
+  }
+  const endpoint = server.endpoint;
+  const checks: DbCheck[] = [files, { name: 'server starts', ok: true, detail: `MariaDB ${server.version} started on the restored copy` }];
+  try {
     const dbs = (await query(endpoint, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1")).map((r) => r[0]!);
     const results = await Promise.all(dbs.map((db) => checkTables(endpoint, db)));
     const bad = results.filter((r) => !r.ok);
@@ -346,12 +323,7 @@ async function verify(source: MariadbSource, snapshot: Snapshot, target: DbResto
     }
     return checks;
   } finally {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
-    await rm(run, { recursive: true, force: true });
+    await server.stop();
   }
 }
 

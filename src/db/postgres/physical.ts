@@ -276,6 +276,7 @@ async function verify(source: PostgresSource, snapshot: Snapshot, target: DbRest
       if (as) await chown(conf, as.uid, as.gid);
       settings.push(`-c config_file=${shellWord(conf)}`);
     }
+    const t0 = Date.now();
     try {
       await runCmd(pgCtl, ['-D', dir, '-l', log, '-o', settings.join(' '), '-w', '-t', '300', 'start'], { what: `pg_ctl start on ${dir}`, ...runAs });
       started = true;
@@ -294,12 +295,14 @@ async function verify(source: PostgresSource, snapshot: Snapshot, target: DbRest
       const same = meta.system_identifier === null || meta.system_identifier === sysid;
       const detail = !same
         ? `the restored cluster's system identifier ${sysid} is not the backup's ${meta.system_identifier}`
-        : `PostgreSQL ${version} started on the restored copy, recovery finished${target.recovery ? ` (${describeTarget(target.recovery)}${reached ? `, ${reached}` : ''})` : ''}, timeline ${timeline}, system identifier ${sysid}`;
+        : `PostgreSQL ${version} started on the restored copy, recovery finished in ${((Date.now() - t0) / 1000).toFixed(1)} s${target.recovery ? ` (${describeTarget(target.recovery)}${reached ? `, ${reached}` : ''})` : ''}, timeline ${timeline}, system identifier ${sysid}`;
       checks.push({ name: 'server starts', ok: same, detail });
     } catch (err) {
       return [...checks, { name: 'server starts', ok: false, detail: errorMessage(err) }, ...notRun('the server does not answer').slice(1)];
     }
-    checks.push(await amcheck(cfg));
+    const t1 = Date.now();
+    const am = await amcheck(cfg);
+    checks.push({ ...am, detail: `${am.detail} in ${((Date.now() - t1) / 1000).toFixed(1)} s` });
     for (const sql of sqlChecks) {
       const name = `sql: ${sql}`;
       try {
