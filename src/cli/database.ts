@@ -133,7 +133,7 @@ export async function runDatabaseRestore(c: Context, cfg: LoadedConfig, source: 
       throw new UsageError(`${where} exists and the restore would replace it: add --force (a safety backup is taken first), or restore elsewhere with --into`);
     }
     c.out.info(`${flags.dryRun ? 'plan to restore' : 'restoring'} snapshot ${shortId(snapshot.id)} (${snapshot.time}) of source ${source.name} into ${where}${target.recovery ? `, recovering to ${describeTarget(target.recovery)}` : ''}`);
-    const plan = databaseRestorePlan({ repo, source, driver, snapshot, target, services, overwrites });
+    const plan = databaseRestorePlan({ repo, source, driver, snapshot, target, services, overwrites, onCheck: (ch) => c.out.event({ message_type: 'check', name: ch.name, ok: ch.ok, detail: ch.detail }) });
     const { ok, reports } = await runPlan(plan, {
       dryRun: flags.dryRun ?? false,
       onStep: (r) => {

@@ -1,7 +1,7 @@
 import type { Repository } from '../repo/repository.js';
 import type { SnapshotWithId } from '../repo/snapshot.js';
 import { shortId } from '../repo/ids.js';
-import type { DatabaseDriver, DbRestoreTarget } from '../db/driver.js';
+import type { DbCheck, DatabaseDriver, DbRestoreTarget } from '../db/driver.js';
 import type { DatabaseSource } from '../db/drivers.js';
 import { UsageError } from '../util/errors.js';
 import { runCommand, startServices, stopServices, type NamedService } from './services.js';
@@ -17,6 +17,8 @@ export interface DatabaseRestoreRequest {
   readonly services: readonly NamedService[];
   /** The live database exists and would be overwritten. */
   readonly overwrites: boolean;
+  /** Hears every check of the verify step with its detail (the step's own line only names them). */
+  readonly onCheck?: (c: DbCheck) => void;
 }
 
 /**
@@ -70,6 +72,7 @@ export function databaseRestorePlan(r: DatabaseRestoreRequest): PlanStep[] {
             checks.push({ name: c.command, ok: false, detail: err instanceof Error ? err.message : String(err) });
           }
         }
+        for (const c of checks) r.onCheck?.(c);
         const bad = checks.filter((c) => !c.ok);
         if (bad.length > 0) throw new UsageError(`${bad.length} of ${checks.length} checks failed: ${bad.map((c) => `${c.name}: ${c.detail}`).join('; ')}`);
         return checks.map((c) => `${c.name} ok`).join(', ');

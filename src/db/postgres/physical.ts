@@ -6,7 +6,7 @@
  */
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { PostgresSource } from '../../config/schema-sources.js';
 import type { Repository } from '../../repo/repository.js';
 import type { Snapshot } from '../../repo/snapshot.js';
@@ -24,7 +24,8 @@ import { PhysicalToolError, binPath, runCmd } from './pg-process.js';
 import { quoteIdent } from './pg-sql.js';
 import { errorLines, psql, type PgToolsConfig } from './pg-tools.js';
 import { describeTarget, recoverySettings, writeRecovery } from './recovery.js';
-import { PREFETCH_DIR, prefetchWal, prefetchingRestoreCommand } from './wal-archive.js';
+import { PREFETCH_DIR, prefetchWal, prefetchingRestoreCommand, type PrefetchUntil } from './wal-archive.js';
+import { parseLsn, segmentOf } from './wal.js';
 
 export { PhysicalToolError } from './pg-process.js';
 export type { PostgresPhysicalMeta } from './base-backup.js';
@@ -112,12 +113,27 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
   const created = before === null || aside !== null;
   if (created) await mkdir(dir, { recursive: true, mode: 0o700 });
   let bytes = 0;
+  const rec = target.recovery;
+  const recovering = rec !== undefined && (rec.kind !== 'immediate' || target.restoreCommand !== undefined);
+  let spool: string | null = null;
   try {
+    if (recovering && !target.restoreCommand) throw new UsageError(`recovery to ${describeTarget(rec)} reads the WAL archive: set wal_archiving: true on source ${source.name}`);
     await repo.loadIndex();
     const root = (await loadTree(repo, snapshot.tree)).nodes;
     const data = root.find((n) => n.name === meta.data_node && n.type === 'dir');
     const end = root.find((n) => n.name === BACKUP_END_DIR && n.type === 'dir');
     if (!data?.subtree || !end?.subtree) throw new UserError(`snapshot ${snapshot.time} is not a complete base backup (no ${data ? BACKUP_END_DIR : meta.data_node} entry): restore another one`);
+    // the WAL the recovery will read is fetched while the data files are written (the repository is open already:
+    // one process start per file saved), into a folder beside the target, moved in at the end
+    let prefetch: Promise<{ files: number; bytes: number }> | null = null;
+    if (recovering) {
+      const startSegment = meta.wal_segments[0] ?? '000000000000000000000000';
+      const until: PrefetchUntil = rec.kind === 'time' ? { time: rec.time } : rec.kind === 'lsn' ? { segment: segmentOf(meta.timeline, parseLsn(rec.lsn), meta.wal_segment_size) } : rec.kind === 'immediate' ? { segment: startSegment }
+        : rec.kind === 'name' && meta.restore_point?.name === rec.name ? { segment: segmentOf(meta.timeline, parseLsn(meta.restore_point.lsn), meta.wal_segment_size) } : null;
+      spool = await mkdtemp(join(dirname(dir), `.${basename(dir)}.wal-`));
+      prefetch = prefetchWal(repo, source.name, spool, startSegment, until, isRoot() ? { uid: data.uid, gid: data.gid } : null);
+      prefetch.catch(() => undefined); // awaited below
+    }
     const r = await restoreTree(repo, data.subtree, { target: dir, overwrite: true });
     if (r.errors.length > 0) throw new UserError(`${r.errors.length} files of the base backup could not be restored: ${r.errors.slice(0, 3).join('; ')}`);
     bytes += r.bytes;
@@ -141,20 +157,16 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
         for (const seg of (await loadTree(repo, n.subtree)).nodes) if (seg.type === 'file') await put(seg, join(dir, 'pg_wal', seg.name));
       }
     }
-    const rec = target.recovery;
     const settings: string[] = [];
     if (target.into !== undefined) {
       // a copy must not push its WAL (a new timeline) into the archive of the cluster it was taken from
       settings.push("archive_mode = 'off'");
       notes.push('WAL archiving is off on the copy (archive_mode in postgresql.auto.conf)');
     }
-    const recovering = rec !== undefined && (rec.kind !== 'immediate' || target.restoreCommand !== undefined);
-    if (recovering) {
-      if (!target.restoreCommand) throw new UsageError(`recovery to ${describeTarget(rec)} reads the WAL archive: set wal_archiving: true on source ${source.name}`);
-      // the WAL the recovery will read, fetched now with the repository already open: one process start per file saved
-      const startSegment = meta.wal_segments[0] ?? '000000000000000000000000';
-      const until = rec.kind === 'time' ? rec.time : rec.kind === 'immediate' ? new Date(0) : null;
-      const fetched = await prefetchWal(repo, source.name, join(dir, PREFETCH_DIR), startSegment, until, isRoot() ? { uid: owner.uid, gid: owner.gid } : null);
+    if (recovering && prefetch && spool && target.restoreCommand) {
+      const fetched = await prefetch;
+      await rename(spool, join(dir, PREFETCH_DIR));
+      spool = null;
       notes.push(`${fetched.files} archived WAL files fetched ahead into ${PREFETCH_DIR} (${(fetched.bytes / 1048576).toFixed(0)} MiB); the rest, if any, comes through safepoint pg archive-get`);
       settings.push(...recoverySettings(rec, prefetchingRestoreCommand(target.restoreCommand)));
       notes.push(`recovery settings written: the server replays the archived WAL to ${describeTarget(rec)} when it starts${rec.kind === 'latest' ? '' : ', then opens for writes on a new timeline'}`);
@@ -164,6 +176,7 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
     if (settings.length > 0) await writeRecovery(dir, settings, recovering);
   } catch (err) {
     // our own half-restored directory goes; what was there before comes back
+    if (spool) await rm(spool, { recursive: true, force: true }).catch(() => undefined);
     if (created) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     else await emptyDir(dir).catch(() => undefined);
     if (aside !== null) await rename(aside, dir).catch(() => undefined);

@@ -14,7 +14,7 @@ import { loadTree } from '../../repo/tree.js';
 import { backupStreams, readNode } from '../../snapshot/stream-backup.js';
 import { UsageError, UserError, errorMessage, isErrno } from '../../util/errors.js';
 import { describePostgres } from './logical.js';
-import { ARCHIVED_NAME } from './wal.js';
+import { ARCHIVED_NAME, SEGMENT_NAME } from './wal.js';
 
 /** The tag of WAL archive snapshots. */
 export const WAL_TAG = 'wal';
@@ -29,6 +29,8 @@ export interface WalMeta {
   readonly sha256: string;
   /** When archive-push stored it: a segment pushed at T holds no record written after T. */
   readonly pushed_at: string;
+  /** The file's modification time: when the server last wrote it (absent in entries of earlier versions). */
+  readonly mtime?: string;
   /** The cluster's identity read from global/pg_control (when data_directory is set and readable), else null. */
   readonly system_identifier: string | null;
 }
@@ -77,7 +79,7 @@ export async function pushWal(repo: Repository, source: PostgresSource, path: st
     throw new UserError(`WAL file ${file} is already archived with different contents: two clusters may archive into the repository of source ${source.name} (check their archive_command); nothing was overwritten`);
   }
   const mtime = (await stat(path)).mtime;
-  const meta: WalMeta = { kind: 'postgres', mode: 'wal', file, size: data.length, sha256, pushed_at: new Date().toISOString(), system_identifier: await controlSystemId(source.data_directory) };
+  const meta: WalMeta = { kind: 'postgres', mode: 'wal', file, size: data.length, sha256, pushed_at: new Date().toISOString(), mtime: mtime.toISOString(), system_identifier: await controlSystemId(source.data_directory) };
   await backupStreams(repo, [{ name: file, data: [data], mtime }], {
     source: source.name,
     tags: [WAL_TAG],
@@ -114,28 +116,40 @@ export function prefetchingRestoreCommand(archiveGet: string): string {
   return `if [ -f ${PREFETCH_DIR}/%f ]; then mv ${PREFETCH_DIR}/%f "%p"; else ${archiveGet}; fi`;
 }
 
+/** How much WAL a restore fetches ahead at most; recovery asks archive-get for the rest, one file at a time. */
+export const PREFETCH_MAX_BYTES = 1 << 30;
+
+/** Where a recovery stops, as far as choosing the WAL to fetch ahead goes. */
+export type PrefetchUntil = { readonly time: Date } | { readonly segment: string } | null;
+
 /**
  * Fetches ahead, into `dir`, the archived WAL segments a recovery from a base backup starting in `fromSegment` will
- * ask for: every later segment (same or later timeline) pushed no later than the first one pushed after `until`
- * (null: all). Each is checked against its recorded hash. Returns how many were written and their bytes.
+ * ask for, in segment order: up to the segment holding the target LSN; for a time, up to the first segment last
+ * written after it (its file time: a segment written last before the target holds nothing after it); else all —
+ * at most PREFETCH_MAX_BYTES. Each is checked against its recorded hash. Returns how many were written and their bytes.
  */
-export async function prefetchWal(repo: Repository, sourceName: string, dir: string, fromSegment: string, until: Date | null, owner: { uid: number; gid: number } | null): Promise<{ files: number; bytes: number }> {
-  const entries = (await walEntries(repo, sourceName)).filter((e) => /^[0-9A-F]{24}$/.test(e.meta.file) && e.meta.file.slice(8) >= fromSegment.slice(8) && e.meta.file.slice(0, 8) >= fromSegment.slice(0, 8));
-  entries.sort((a, b) => a.meta.pushed_at.localeCompare(b.meta.pushed_at));
-  let take = entries;
-  if (until !== null) {
-    const first = entries.findIndex((e) => Date.parse(e.meta.pushed_at) > until.getTime());
-    if (first >= 0) take = entries.slice(0, first + 1);
+export async function prefetchWal(repo: Repository, sourceName: string, dir: string, fromSegment: string, until: PrefetchUntil, owner: { uid: number; gid: number } | null): Promise<{ files: number; bytes: number }> {
+  const newest = new Map<string, SnapshotWithId & { meta: WalMeta }>();
+  for (const e of await walEntries(repo, sourceName)) {
+    if (!SEGMENT_NAME.test(e.meta.file) || e.meta.file.slice(8) < fromSegment.slice(8) || e.meta.file.slice(0, 8) < fromSegment.slice(0, 8)) continue;
+    newest.set(e.meta.file, e); // the newest push of a name wins, as archive-get does
+  }
+  // by segment number, then timeline
+  const ordered = [...newest.values()].sort((a, b) => a.meta.file.slice(8).localeCompare(b.meta.file.slice(8)) || a.meta.file.localeCompare(b.meta.file));
+  const take: typeof ordered = [];
+  for (const e of ordered) {
+    if (until && 'segment' in until && e.meta.file.slice(8) > until.segment.slice(8)) break;
+    take.push(e);
+    if (until && 'time' in until && Date.parse(e.meta.mtime ?? e.meta.pushed_at) > until.time.getTime()) break;
   }
   const { mkdir, chown } = await import('node:fs/promises');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (owner) await chown(dir, owner.uid, owner.gid);
   await repo.loadIndex();
   let bytes = 0;
-  const seen = new Set<string>();
-  for (const e of take.reverse()) {
-    if (seen.has(e.meta.file)) continue; // the newest push of a name wins, as archive-get does
-    seen.add(e.meta.file);
+  let files = 0;
+  for (const e of take) {
+    if (bytes + e.meta.size > PREFETCH_MAX_BYTES) break;
     const node = (await loadTree(repo, e.tree)).nodes.find((n) => n.name === e.meta.file && n.type === 'file');
     if (!node) continue;
     const parts: Buffer[] = [];
@@ -146,8 +160,9 @@ export async function prefetchWal(repo: Repository, sourceName: string, dir: str
     await writeFile(path, data, { mode: 0o600 });
     if (owner) await chown(path, owner.uid, owner.gid);
     bytes += data.length;
+    files++;
   }
-  return { files: seen.size, bytes };
+  return { files, bytes };
 }
 
 /** archive-get: writes an archived WAL file to `dest` (atomically); false when the archive does not hold it. */
