@@ -4,18 +4,10 @@ import assert from 'node:assert/strict';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { lastJson, runCli, tempDir } from './helpers.js';
+import { lastJson, runCli, tempDir, planSteps } from './helpers.js';
 import { needService } from './services/require.js';
 import { PG, dropAllLike, pgSql, postgresAvailable, testPrefix } from './services/postgres.js';
 import { startCluster } from './services/pg-cluster.js';
-
-interface Step {
-  message_type: string;
-  step: number;
-  name: string;
-  status: string;
-  detail: string;
-}
 
 async function project(root: string, health = 'true'): Promise<{ config: string; db: string; log: string }> {
   const db = join(root, 'app.db');
@@ -49,8 +41,6 @@ services:
   return { config, db, log };
 }
 
-const steps = (stdout: string): Step[] => stdout.trim().split('\n').map((l) => JSON.parse(l) as Step).filter((e) => e.message_type === 'step');
-
 test('restore of a database source: refuses to replace without --force, plans with --dry-run, then runs every step', async () => {
   const t = await tempDir();
   try {
@@ -70,12 +60,12 @@ test('restore of a database source: refuses to replace without --force, plans wi
 
     const dry = await runCli(['restore', '--config', p.config, '--source', 'sessions', '--dry-run', '--json']);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.deepEqual(steps(dry.stdout).map((s) => s.status), ['not_executed', 'not_executed', 'not_executed', 'not_executed', 'not_executed']);
+    assert.deepEqual(planSteps(dry.stdout).map((s) => s.status), ['not_executed', 'not_executed', 'not_executed', 'not_executed', 'not_executed']);
     await assert.rejects(readFile(p.log), 'a dry run runs nothing');
 
     const r = await runCli(['restore', '--config', p.config, '--source', 'sessions', '--force', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const s = steps(r.stdout);
+    const s = planSteps(r.stdout);
     assert.deepEqual(s.map((x) => x.status), ['success', 'success', 'success', 'success', 'success']);
     assert.match(s[1]!.detail, /snapshot \w+ \(tag safety\)/);
     assert.match(s[3]!.detail, /integrity_check ok.*row counts ok.*select count/);
@@ -99,7 +89,7 @@ test('a failed step stops the plan and says how to undo; restoring --into elsewh
     assert.equal((await runCli(['backup', '--config', p.config, '--source', 'sessions'])).code, 0);
     const r = await runCli(['restore', '--config', p.config, '--source', 'sessions', '--force', '--json']);
     assert.equal(r.code, 1);
-    const s = steps(r.stdout);
+    const s = planSteps(r.stdout);
     assert.deepEqual(s.map((x) => x.status), ['success', 'success', 'success', 'success', 'error']);
     assert.match(s[4]!.detail, /exit 1.*start the services by hand.*safepoint restore --source sessions --snapshot \w+ --force/);
     assert.match(r.stderr, /^error: restore of sessions stopped at step 5/m);
@@ -107,7 +97,7 @@ test('a failed step stops the plan and says how to undo; restoring --into elsewh
     const copy = join(t.path, 'copy', 'app.db');
     const into = await runCli(['restore', '--config', p.config, '--source', 'sessions', '--into', copy, '--json']);
     assert.equal(into.code, 0, into.stderr);
-    assert.deepEqual(steps(into.stdout).map((x) => x.status), ['skipped', 'skipped', 'success', 'success', 'skipped']);
+    assert.deepEqual(planSteps(into.stdout).map((x) => x.status), ['skipped', 'skipped', 'success', 'success', 'skipped']);
     assert.equal(await readFile(p.log, 'utf8'), 'stop\nstart\n', 'only the in-place restore touched the services');
   } finally {
     await t.cleanup();
@@ -133,7 +123,7 @@ test('a PostgreSQL source through the CLI: backup --source, restore in place wit
     await pgSql(db, 'DELETE FROM orders WHERE id % 2 = 0');
     const r = await runCli(['restore', '--config', config, '--source', 'shop-db', '--force', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const s = steps(r.stdout);
+    const s = planSteps(r.stdout);
     assert.deepEqual(s.map((x) => x.status), ['skipped', 'success', 'success', 'success', 'skipped']);
     assert.match(s[2]!.detail, /__before_/);
     assert.equal((await pgSql(db, 'SELECT count(*) FROM orders')).trim(), '1000');
@@ -171,7 +161,7 @@ test('a physical PostgreSQL source through the CLI: full base backup, restore --
     const into = join(dir.path, 'restored');
     const r = await runCli(['restore', '--config', config, '--source', 'cluster', '--into', into, '--json']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const s = steps(r.stdout);
+    const s = planSteps(r.stdout);
     assert.deepEqual(s.map((x) => x.status), ['skipped', 'skipped', 'success', 'success', 'skipped']);
     assert.match(s[3]!.detail, /server starts ok.*select count\(\*\) = 2000/);
   } finally {

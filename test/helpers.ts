@@ -62,6 +62,21 @@ export async function writeTree(root: string, files: Record<string, string | Buf
   }
 }
 
+/** One step of a restore plan, as `--json` reports it. */
+export interface PlanStepEvent {
+  message_type: 'step';
+  step: number;
+  name: string;
+  status: string;
+  detail: string;
+  seconds: number;
+}
+
+/** The step events of a `restore --source ... --json` run, in order. */
+export function planSteps(stdout: string): PlanStepEvent[] {
+  return stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { message_type: string }).filter((e): e is PlanStepEvent => e.message_type === 'step');
+}
+
 /** The last JSON line of a --json run. */
 export function lastJson(stdout: string): Record<string, unknown> {
   const lines = stdout.trim().split('\n').filter((l) => l.startsWith('{'));

@@ -7,32 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCli, tempDir } from './helpers.js';
-import { needService } from './services/require.js';
-import { startMariadb, type MariadbServer } from './services/mariadb-server.js';
-import { findTool } from '../src/db/mariadb/mariadb-tools.js';
-
-interface Step {
-  message_type: string;
-  name: string;
-  status: string;
-  detail: string;
-}
-const steps = (stdout: string): Step[] => stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Step).filter((e) => e.message_type === 'step');
+import { runCli, tempDir, planSteps, type PlanStepEvent } from './helpers.js';
+import { mariadbForTest } from './services/mariadb-server.js';
 
 test('MariaDB physical backup + archived binlogs: --target-time restores the state between two markers, and after both', async (t) => {
-  try {
-    await findTool('backup');
-  } catch (err) {
-    if (!needService(t, false, (err as Error).message)) return;
-  }
-  let server: MariadbServer | null = null;
-  try {
-    server = await startMariadb({ binlog: true });
-  } catch (err) {
-    if (!needService(t, false, `a throwaway MariaDB server could not be started: ${(err as Error).message}`)) return;
-  }
-  if (!needService(t, server !== null, 'mariadbd / mariadb-install-db are not installed') || !server) return;
+  const server = await mariadbForTest(t, { binlog: true });
+  if (!server) return;
   const s = server;
   const dir = await tempDir('sp-mariapitr-');
   await chmod(dir.path, 0o755);
@@ -71,10 +51,10 @@ sources:
     assert.equal(sync.code, 0, sync.stderr);
     assert.ok((JSON.parse(sync.stdout.trim().split('\n').at(-1)!) as { stored: string[] }).stored.length >= 1);
 
-    const restore = async (name: string, time: Date, expect: string): Promise<Step[]> => {
+    const restore = async (name: string, time: Date, expect: string): Promise<PlanStepEvent[]> => {
       const r = await cli(['restore', '--source', 'billing', '--into', join(dir.path, name), '--target-time', time.toISOString(), '--json'], expect);
       assert.equal(r.code, 0, `${name} (${time.toISOString()}, B inserted ${insertedB.toISOString()}): ${r.stdout}${r.stderr}`);
-      const st = steps(r.stdout);
+      const st = planSteps(r.stdout);
       t.diagnostic(`${name}: ${st.map((x) => `${x.name} ${(x as unknown as { seconds: number }).seconds.toFixed(1)} s`).join(', ')}`);
       return st;
     };

@@ -9,20 +9,12 @@ import { execFile } from 'node:child_process';
 import { chmod, chown, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLI, lastJson, runCli, tempDir } from './helpers.js';
+import { CLI, lastJson, runCli, tempDir, planSteps } from './helpers.js';
 import { needService } from './services/require.js';
 import { asUser, startCluster, type PgCluster } from './services/pg-cluster.js';
 import { freePort } from '../src/util/net.js';
 
 const exec = promisify(execFile);
-
-interface Step {
-  message_type: string;
-  name: string;
-  status: string;
-  detail: string;
-}
-const steps = (stdout: string): Step[] => stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Step).filter((e) => e.message_type === 'step');
 
 async function query(c: PgCluster, port: number, sql: string): Promise<string> {
   const { stdout } = await exec(join(c.binDir, 'psql'), ['-X', '-A', '-t', '-w', '-h', '127.0.0.1', '-p', String(port), '-U', c.user, '-d', 'shop', '-c', sql]);
@@ -107,7 +99,7 @@ services:
       const port = await freePort();
       const r = await cli(['restore', '--source', 'shop-db', '--into', into, ...target, '--port', String(port), '--start', '--json']);
       assert.equal(r.code, 0, `${name}: ${r.stdout}${r.stderr}`);
-      const s = steps(r.stdout);
+      const s = planSteps(r.stdout);
       assert.deepEqual(s.map((x) => x.status), ['skipped', 'skipped', 'success', 'success', 'success', 'skipped'], JSON.stringify(s));
       assert.equal(await query(c, port, 'SELECT string_agg(name, \',\' ORDER BY name) FROM markers'), expect, name);
       assert.equal(await query(c, port, 'SELECT pg_is_in_recovery()'), 'f');
@@ -128,7 +120,7 @@ services:
     assert.match(refused.stderr, /add --force/);
     const inPlace = await cli(['restore', '--source', 'shop-db', '--target-name', 'before-B', '--force', '--json']);
     assert.equal(inPlace.code, 0, inPlace.stdout + inPlace.stderr);
-    assert.deepEqual(steps(inPlace.stdout).map((x) => x.status), ['success', 'skipped', 'success', 'success', 'success']);
+    assert.deepEqual(planSteps(inPlace.stdout).map((x) => x.status), ['success', 'skipped', 'success', 'success', 'success']);
     assert.equal(await query(c, c.port, 'SELECT string_agg(name, \',\' ORDER BY name) FROM markers'), 'A');
     assert.ok((await readdir(join(c.dataDir, '..'))).some((n) => n.startsWith('data.before-')), 'the replaced data directory is kept');
     assert.equal(await query(c, c.port, 'SHOW archive_mode'), 'on');

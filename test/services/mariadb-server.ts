@@ -8,7 +8,10 @@ import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { TestContext } from 'node:test';
 import { freePort } from '../../src/util/net.js';
+import { findTool } from '../../src/db/mariadb/mariadb-tools.js';
+import { needService } from './require.js';
 
 const run = promisify(execFile);
 
@@ -104,4 +107,24 @@ export async function startMariadb(o: { binlog?: boolean } = {}): Promise<Mariad
     throw err;
   }
   return { host: '127.0.0.1', port, dataDir, root, osUser: owner, sql, start, stop };
+}
+
+/**
+ * A throwaway server for a test that needs mariadb-backup too; null (the test skipped with the reason, or failed
+ * under CI) when something is not installed.
+ */
+export async function mariadbForTest(t: TestContext, o: { binlog?: boolean } = {}): Promise<MariadbServer | null> {
+  try {
+    await findTool('backup');
+  } catch (err) {
+    if (!needService(t, false, (err as Error).message)) return null;
+  }
+  let server: MariadbServer | null = null;
+  try {
+    server = await startMariadb(o);
+  } catch (err) {
+    if (!needService(t, false, `a throwaway MariaDB server could not be started: ${(err as Error).message}`)) return null;
+  }
+  if (!needService(t, server !== null, 'mariadbd / mariadb-install-db are not installed')) return null;
+  return server;
 }

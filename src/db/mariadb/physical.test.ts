@@ -8,10 +8,9 @@ import type { Repository } from '../../repo/repository.js';
 import { fastRepository } from '../../repo/testing.js';
 import { loadSnapshots } from '../../repo/snapshot.js';
 import { Secret } from '../../util/secret.js';
-import { failure, needService } from '../../../test/services/require.js';
-import { startMariadb, type MariadbServer } from '../../../test/services/mariadb-server.js';
+import { failure } from '../../../test/services/require.js';
+import { mariadbForTest, type MariadbServer } from '../../../test/services/mariadb-server.js';
 import { baseFor, mariadbPhysicalDriver as driver, parseKeyValues, type MariadbPhysicalMeta } from './physical.js';
-import { findTool } from './mariadb-tools.js';
 
 function source(s: MariadbServer, extra: Record<string, unknown> = {}): MariadbSource {
   return mariadbSource.parse({ name: 'billing', repository: 'db', type: 'mariadb', mode: 'physical', data_directory: s.dataDir, connection: { host: s.host, port: s.port, user: 'root', database: 'shop' }, ...extra });
@@ -21,19 +20,9 @@ function source(s: MariadbServer, extra: Record<string, unknown> = {}): MariadbS
 const FINGERPRINT = "SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', id, name, qty))), 0)) FROM items";
 
 async function withServer(t: TestContext, fn: (s: MariadbServer, repo: Repository, dir: string) => Promise<void>): Promise<void> {
-  try {
-    await findTool('backup');
-  } catch (err) {
-    if (!needService(t, false, (err as Error).message)) return;
-  }
-  let server: MariadbServer | null = null;
-  try {
-    server = await startMariadb();
-  } catch (err) {
-    if (!needService(t, false, `a throwaway MariaDB server could not be started: ${(err as Error).message}`)) return;
-  }
-  if (!needService(t, server !== null, 'mariadbd / mariadb-install-db are not installed')) return;
-  const s = server!;
+  const server = await mariadbForTest(t);
+  if (!server) return;
+  const s = server;
   const dir = await mkdtemp(join(tmpdir(), 'sp-mariaphys-'));
   await chmod(dir, 0o755);
   const repo = await fastRepository(join(dir, 'repo'), new Secret('pw'));

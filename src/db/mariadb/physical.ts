@@ -8,14 +8,14 @@
  */
 import { chown, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { MariadbSource } from '../../config/schema-sources.js';
 import type { Repository } from '../../repo/repository.js';
 import { findSnapshot, loadSnapshots, type BackupType, type Snapshot, type SnapshotWithId } from '../../repo/snapshot.js';
 import { backupStreams, readStream } from '../../snapshot/stream-backup.js';
-import { systemClock } from '../../util/clock.js';
-import { UsageError, UserError, errorMessage, isErrno } from '../../util/errors.js';
+import { UsageError, UserError, errorMessage } from '../../util/errors.js';
 import { userIds } from '../../util/user.js';
+import { dirEntries, keptAsideNote, livePidFile, moveAside, targetDataDir } from '../data-dir.js';
 import { dbSnapshotOptions, type DatabaseDriver, type DbCheck, type DbRestoreResult, type DbRestoreTarget } from '../driver.js';
 import { runCmd, launch } from '../postgres/pg-process.js';
 import { checkTables } from './logical.js';
@@ -131,23 +131,11 @@ async function backup(repo: Repository, source: MariadbSource, o: { tags?: reado
   }
 }
 
-/** The data directory a restore writes: `into`, else the configured data_directory. */
 function targetDir(source: MariadbSource, target: DbRestoreTarget): string {
-  if (target.into !== undefined) return resolve(target.into);
-  if (source.data_directory === undefined) {
-    throw new UsageError(`source ${source.name}: an in-place physical restore needs data_directory (e.g. /var/lib/mysql) in the configuration, or restore into another directory with --into`);
-  }
-  return resolve(source.data_directory);
+  return targetDataDir(source, target, '/var/lib/mysql');
 }
 
-async function entries(dir: string): Promise<string[] | null> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return null;
-    throw err;
-  }
-}
+const entries = dirEntries;
 
 /**
  * A live server on `dir`: a process whose working directory it is (mariadbd changes into its data directory), or a
@@ -164,15 +152,8 @@ async function runningServer(dir: string): Promise<number | null> {
     }
   }
   for (const name of (await entries(dir)) ?? []) {
-    if (!name.endsWith('.pid')) continue;
-    const pid = Number((await readFile(join(dir, name), 'utf8').catch(() => '')).trim());
-    if (!Number.isInteger(pid) || pid <= 0) continue;
-    try {
-      process.kill(pid, 0);
-      return pid;
-    } catch (err) {
-      if (isErrno(err, 'EPERM')) return pid;
-    }
+    const pid = name.endsWith('.pid') ? await livePidFile(join(dir, name)) : null;
+    if (pid !== null) return pid;
   }
   return null;
 }
@@ -247,14 +228,8 @@ async function restore(repo: Repository, snapshot: Snapshot, source: MariadbSour
     await runCmd(tool, ['--prepare', `--target-dir=${full}`], { what: 'mariadb-backup --prepare', ...so });
     for (const inc of parts.slice(1)) await runCmd(tool, ['--prepare', `--target-dir=${full}`, `--incremental-dir=${inc}`], { what: 'mariadb-backup --prepare --incremental-dir', ...so });
     if (before !== null && before.length > 0) {
-      aside = `${dir}.before-${systemClock.now().toISOString().slice(0, 19).replace(/-|:/g, '').replace('T', '_')}`;
-      if ((await entries(aside)) !== null) aside = `${aside}-${process.pid}`;
-      try {
-        await rename(dir, aside);
-      } catch (err) {
-        throw new UserError(`cannot move ${dir} aside to ${aside}: ${errorMessage(err)} (a mount point cannot be moved: empty it yourself, keeping a copy, and restore again)`, { cause: err });
-      }
-      notes.push(`the previous contents of ${dir} are kept, unchanged, in ${aside} (remove it when no longer needed)`);
+      aside = await moveAside(dir);
+      notes.push(keptAsideNote(dir, aside));
     }
     await runCmd(tool, ['--move-back', `--target-dir=${full}`, `--datadir=${dir}`], { what: `mariadb-backup --move-back into ${dir}`, ...so });
     if (owner) await chownTree(dir, owner.uid, owner.gid);

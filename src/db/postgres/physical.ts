@@ -6,17 +6,17 @@
  */
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { PostgresSource } from '../../config/schema-sources.js';
 import type { Repository } from '../../repo/repository.js';
 import type { Snapshot } from '../../repo/snapshot.js';
 import { loadTree, type TreeNode } from '../../repo/tree.js';
 import { restoreTree } from '../../snapshot/restorer.js';
 import { readNode } from '../../snapshot/stream-backup.js';
-import { systemClock } from '../../util/clock.js';
-import { UsageError, UserError, errorMessage, isErrno } from '../../util/errors.js';
+import { UsageError, UserError, errorMessage } from '../../util/errors.js';
 import { freePort } from '../../util/net.js';
 import { userName } from '../../util/user.js';
+import { dirEntries, keptAsideNote, livePidFile, moveAside, targetDataDir } from '../data-dir.js';
 import { type DatabaseDriver, type DbCheck, type DbRestoreResult, type DbRestoreTarget } from '../driver.js';
 import { BACKUP_END_DIR, baseBackup, type PostgresPhysicalMeta } from './base-backup.js';
 import { describePostgres, truthy } from './logical.js';
@@ -30,10 +30,6 @@ import { parseLsn, segmentOf } from './wal.js';
 export { PhysicalToolError } from './pg-process.js';
 export type { PostgresPhysicalMeta } from './base-backup.js';
 
-function timestamp(d: Date): string {
-  return d.toISOString().slice(0, 19).replace(/-|:/g, '').replace('T', '_');
-}
-
 /** The snapshot's meta, checked to be a PostgreSQL base backup. */
 export function physicalMeta(snapshot: Snapshot): PostgresPhysicalMeta {
   const m = snapshot.meta;
@@ -44,41 +40,15 @@ export function physicalMeta(snapshot: Snapshot): PostgresPhysicalMeta {
   return m as unknown as PostgresPhysicalMeta;
 }
 
-/** The data directory a restore writes: `into`, else the configured data_directory. */
 function targetDir(source: PostgresSource, target: DbRestoreTarget): string {
-  if (target.into !== undefined) return resolve(target.into);
-  if (source.data_directory === undefined) {
-    throw new UsageError(`source ${source.name}: an in-place physical restore needs data_directory (the server's data directory, e.g. /var/lib/postgresql/15/main) in the configuration, or restore into another directory`);
-  }
-  return resolve(source.data_directory);
+  return targetDataDir(source, target, '/var/lib/postgresql/15/main');
 }
 
-async function entries(dir: string): Promise<string[] | null> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return null;
-    if (isErrno(err, 'ENOTDIR')) throw new UserError(`${dir} is not a directory: a physical restore needs a data directory`, { cause: err });
-    throw err;
-  }
-}
+const entries = dirEntries;
 
 /** The pid of a server running on `dir` (postmaster.pid names a live process), else null. */
 export async function runningPostmaster(dir: string): Promise<number | null> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, 'postmaster.pid'), 'utf8');
-  } catch {
-    return null;
-  }
-  const pid = Number(text.split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0) return null;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    return isErrno(err, 'EPERM') ? pid : null;
-  }
+  return livePidFile(join(dir, 'postmaster.pid'));
 }
 
 async function exists(source: PostgresSource, target: DbRestoreTarget): Promise<boolean> {
@@ -101,14 +71,8 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
     if (pid !== null) {
       throw new UserError(`a PostgreSQL server (pid ${pid}) runs on ${dir}: stop it before restoring over its data directory (if no server runs, remove the stale ${join(dir, 'postmaster.pid')})`);
     }
-    aside = `${dir}.before-${timestamp(systemClock.now())}`;
-    if ((await entries(aside)) !== null) aside = `${aside}-${process.pid}`;
-    try {
-      await rename(dir, aside);
-    } catch (err) {
-      throw new UserError(`cannot move ${dir} aside to ${aside}: ${errorMessage(err)} (a mount point cannot be moved: empty it yourself, keeping a copy, and restore again)`, { cause: err });
-    }
-    notes.push(`the previous contents of ${dir} are kept, unchanged, in ${aside} (remove it when no longer needed)`);
+    aside = await moveAside(dir);
+    notes.push(keptAsideNote(dir, aside));
   }
   const created = before === null || aside !== null;
   if (created) await mkdir(dir, { recursive: true, mode: 0o700 });
