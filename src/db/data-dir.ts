@@ -2,7 +2,9 @@
  * The data directory of a physical restore (PostgreSQL, MariaDB): where it goes, whether it holds anything, whether
  * a server still runs on it, and moving what is there aside (never deleting it) before the restore writes.
  */
+import { execFile } from 'node:child_process';
 import { readdir, readFile, rename } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { resolve } from 'node:path';
 import { systemClock } from '../util/clock.js';
 import { UsageError, UserError, errorMessage, isErrno } from '../util/errors.js';
@@ -59,4 +61,12 @@ export async function moveAside(dir: string): Promise<string> {
 
 export function keptAsideNote(dir: string, aside: string): string {
   return `the previous contents of ${dir} are kept, unchanged, in ${aside} (remove it when no longer needed)`;
+}
+
+/**
+ * Flushes the file system holding `dir` to disk (syncfs(2) through `sync -f`): one call instead of an fsync per
+ * file of a restored data directory. Without coreutils' `sync -f`, the server's own fsync at start does it.
+ */
+export async function syncFileSystem(dir: string): Promise<void> {
+  await promisify(execFile)('sync', ['-f', dir]).catch(() => undefined);
 }

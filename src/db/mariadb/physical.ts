@@ -15,7 +15,7 @@ import { findSnapshot, loadSnapshots, type BackupType, type Snapshot, type Snaps
 import { backupStreams, readStream } from '../../snapshot/stream-backup.js';
 import { UsageError, UserError, errorMessage } from '../../util/errors.js';
 import { userIds } from '../../util/user.js';
-import { dirEntries, keptAsideNote, livePidFile, moveAside, targetDataDir } from '../data-dir.js';
+import { dirEntries, keptAsideNote, livePidFile, moveAside, syncFileSystem, targetDataDir } from '../data-dir.js';
 import { dbSnapshotOptions, type DatabaseDriver, type DbCheck, type DbRestoreResult, type DbRestoreTarget } from '../driver.js';
 import { runCmd, launch } from '../postgres/pg-process.js';
 import { checkTables } from './logical.js';
@@ -233,6 +233,7 @@ async function restore(repo: Repository, snapshot: Snapshot, source: MariadbSour
     }
     await runCmd(tool, ['--move-back', `--target-dir=${full}`, `--datadir=${dir}`], { what: `mariadb-backup --move-back into ${dir}`, ...so });
     if (owner) await chownTree(dir, owner.uid, owner.gid);
+    await syncFileSystem(dir);
     if (target.recovery) {
       if (target.recovery.kind !== 'time') throw new UsageError(`MariaDB restores to a point in time with --target-time; ${target.recovery.kind} targets are PostgreSQL's`);
       const from = physicalMeta(snapshot).binlog;
