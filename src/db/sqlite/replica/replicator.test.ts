@@ -132,6 +132,43 @@ test('replication ships each committed transaction; the application cannot check
   }
 });
 
+test('a reader holding an old snapshot delays the next generation, and nothing is lost meanwhile', async () => {
+  const s = await setup();
+  const repo = await fastRepository(join(s.dir, 'repo'), new Secret('pw'));
+  const warnings: string[] = [];
+  const r = new Replicator(repo, s.source, { generationMs: 0, onEvent: (e) => e.kind === 'warning' && warnings.push(e.detail) });
+  const reader = new Database(s.path);
+  try {
+    insert(s.app, 1, 50);
+    await r.start();
+    const first = r.generation;
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) FROM events').get(); // an old snapshot: the checkpoint cannot complete
+    insert(s.app, 51, 100);
+    await r.tick();
+    assert.equal(r.generation, first, 'the generation goes on');
+    assert.match(warnings.join(' '), /checkpoint incomplete/);
+    insert(s.app, 101, 150);
+    await r.tick();
+    reader.exec('COMMIT');
+    insert(s.app, 151, 200);
+    await r.tick(); // now the checkpoint completes: a new generation
+    assert.notEqual(r.generation, first);
+    const entries = await replicaEntries(repo, 'app');
+    const oldGen = entries.filter((e) => e.meta?.generation === first);
+    const point = replicaPoint(oldGen, null)!;
+    const into = join(s.dir, 'old-gen.db');
+    await sqliteDriver.restore(repo, point.base, s.source, { into }, {});
+    assert.equal(count(into), 200, 'every frame read before the new generation was stored in the old one');
+  } finally {
+    reader.close();
+    r.close();
+    s.app.close();
+    await repo.close();
+    await s.cleanup();
+  }
+});
+
 test('a gap in the shipped chain is found before anything is restored', () => {
   const base = { time: '2026-11-29T00:00:00Z', meta: { kind: 'sqlite', mode: 'replica-base', generation: 'g', page_size: 4096, wal: { salt1: 1, salt2: 2, offset: 32 + 4120 * 3 } } as ReplicaBaseMeta };
   const seg = (seq: number, start: number, end: number, salt1 = 1): { meta: ReplicaSegmentMeta } => ({ meta: { kind: 'sqlite', mode: 'replica-wal', generation: 'g', seq, salt1, salt2: 2, start, end, frames: 1, commits: 1, page_size: 4096, time: `2026-11-29T00:00:0${seq + 1}Z` } });

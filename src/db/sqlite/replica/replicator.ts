@@ -175,12 +175,24 @@ export class Replicator {
 
   /** Reads and stores the frames committed since `g.offset`; 'restarted' when the WAL is not the one we were reading. */
   async #ship(g: Generation): Promise<'ok' | 'restarted'> {
+    const read = await this.#read(g);
+    if (read === 'restarted') return read;
+    if (read) await read.store();
+    return 'ok';
+  }
+
+  /**
+   * Reads the frames committed since `g.offset` and advances `g` past them; `store()` then saves them as the next
+   * segment (separate, so that a new generation reads under the write lock and stores after releasing it).
+   * null: nothing new; 'restarted': the WAL is not the one we were reading.
+   */
+  async #read(g: Generation): Promise<{ store: () => Promise<void> } | null | 'restarted'> {
     const started = Date.now();
     let fh;
     try {
       fh = await open(`${this.#path}-wal`, 'r');
     } catch {
-      return 'ok'; // no WAL yet: nothing was written since the base
+      return null; // no WAL yet: nothing was written since the base
     }
     let frames: Buffer;
     let scanEnd: { checksum: [number, number]; frames: number; commits: number; committedBytes: number };
@@ -188,7 +200,7 @@ export class Replicator {
       const head = Buffer.alloc(WAL_HEADER);
       const { bytesRead } = await fh.read(head, 0, WAL_HEADER, 0);
       const h = bytesRead === WAL_HEADER ? parseWalHeader(head) : null;
-      if (!h) return 'ok'; // empty or being created: nothing committed in it yet
+      if (!h) return null; // empty or being created: nothing committed in it yet
       if (!g.header || h.salt1 !== g.header.salt1 || h.salt2 !== g.header.salt2) {
         if (!g.expectRestart) return 'restarted';
         // the first cycle after the base: the frames of the old one are all in the base
@@ -197,11 +209,11 @@ export class Replicator {
         g.checksum = h.checksum;
       }
       const size = (await fh.stat()).size;
-      if (size <= g.offset) return 'ok';
+      if (size <= g.offset) return null;
       const buf = Buffer.alloc(Math.min(size - g.offset, 256 << 20));
       const n = (await fh.read(buf, 0, buf.length, g.offset)).bytesRead;
       scanEnd = scanFrames(h, buf.subarray(0, n), g.checksum);
-      if (scanEnd.committedBytes === 0) return 'ok';
+      if (scanEnd.committedBytes === 0) return null;
       frames = buf.subarray(0, scanEnd.committedBytes);
     } finally {
       await fh.close();
@@ -211,13 +223,17 @@ export class Replicator {
       kind: 'sqlite', mode: 'replica-wal', generation: g.id, seq: g.seq, salt1: h.salt1, salt2: h.salt2,
       start: g.offset, end: g.offset + frames.length, frames: scanEnd.frames, commits: scanEnd.commits, page_size: h.pageSize, time: new Date(started).toISOString(),
     };
-    await backupStreams(this.#repo, [{ name: FRAMES_STREAM, data: [frames] }], { source: this.#source.name, tags: [REPLICA_TAG], meta: meta as unknown as Record<string, unknown>, paths: [this.#path] });
     g.seq++;
     g.offset += frames.length;
     g.checksum = scanEnd.checksum;
     g.expectRestart = false;
-    this.#o.onEvent?.({ kind: 'segment', generation: g.id, detail: `${scanEnd.commits} transactions, ${scanEnd.frames} pages`, bytes: frames.length, commits: scanEnd.commits, seconds: (Date.now() - started) / 1000 });
-    return 'ok';
+    const scanned = scanEnd;
+    return {
+      store: async () => {
+        await backupStreams(this.#repo, [{ name: FRAMES_STREAM, data: [frames] }], { source: this.#source.name, tags: [REPLICA_TAG], meta: meta as unknown as Record<string, unknown>, paths: [this.#path] });
+        this.#o.onEvent?.({ kind: 'segment', generation: g.id, detail: `${scanned.commits} transactions, ${scanned.frames} pages`, bytes: frames.length, commits: scanned.commits, seconds: (Date.now() - started) / 1000 });
+      },
+    };
   }
 
   /**
@@ -231,10 +247,14 @@ export class Replicator {
     w.exec('BEGIN IMMEDIATE');
     let wal: { salt1: number; salt2: number; offset: number; header: WalHeader; checksum: [number, number] } | null = null;
     let page = 0;
+    let last: { store: () => Promise<void> } | null = null;
+    let goOn = false;
     try {
       if (this.#gen) {
-        const result = await this.#ship(this.#gen);
+        // the last frames are read under the write lock (nothing can be added meanwhile) and stored after it
+        const result = await this.#read(this.#gen);
         if (result === 'restarted') this.#gen.expectRestart = true; // nothing more can be read from it: the base covers it
+        else last = result;
       }
       r.exec('COMMIT');
       const [res] = r.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
@@ -243,30 +263,35 @@ export class Replicator {
       if (!complete) {
         if (this.#gen) {
           this.#o.onEvent?.({ kind: 'warning', generation: this.#gen.id, detail: `checkpoint incomplete (${res?.checkpointed ?? 0} of ${res?.log ?? 0} frames; another connection reads old data): the generation goes on` });
-          return;
+          goOn = true;
+        } else {
+          throw new UserError(`SQLite database ${this.#path}: the WAL could not be checkpointed to start replication (another connection holds an old read transaction); try again`);
         }
-        throw new UserError(`SQLite database ${this.#path}: the WAL could not be checkpointed to start replication (another connection holds an old read transaction); try again`);
       }
-      page = r.pragma('page_size', { simple: true }) as number;
-      // where the WAL stands: every frame before `offset` is now in the database file
-      const fh = await open(`${this.#path}-wal`, 'r').catch(() => null);
-      if (fh) {
-        try {
-          const size = (await fh.stat()).size;
-          const buf = Buffer.alloc(size);
-          await fh.read(buf, 0, size, 0);
-          const h = parseWalHeader(buf);
-          if (h) {
-            const scan = scanFrames(h, buf.subarray(WAL_HEADER), h.checksum);
-            wal = { salt1: h.salt1, salt2: h.salt2, offset: WAL_HEADER + scan.committedBytes, header: h, checksum: scan.checksum };
+      if (!goOn) {
+        page = r.pragma('page_size', { simple: true }) as number;
+        // where the WAL stands: every frame before `offset` is now in the database file
+        const fh = await open(`${this.#path}-wal`, 'r').catch(() => null);
+        if (fh) {
+          try {
+            const size = (await fh.stat()).size;
+            const buf = Buffer.alloc(size);
+            await fh.read(buf, 0, size, 0);
+            const h = parseWalHeader(buf);
+            if (h) {
+              const scan = scanFrames(h, buf.subarray(WAL_HEADER), h.checksum);
+              wal = { salt1: h.salt1, salt2: h.salt2, offset: WAL_HEADER + scan.committedBytes, header: h, checksum: scan.checksum };
+            }
+          } finally {
+            await fh.close();
           }
-        } finally {
-          await fh.close();
         }
       }
     } finally {
       if (w.inTransaction) w.exec('COMMIT');
     }
+    if (last) await last.store();
+    if (goOn) return;
     // writers go on in the WAL; R reads only the database file, so no checkpoint touches it while it is copied
     const id = randomBytes(8).toString('hex');
     const meta: ReplicaBaseMeta = { kind: 'sqlite', mode: 'replica-base', generation: id, page_size: page, wal: wal ? { salt1: wal.salt1, salt2: wal.salt2, offset: wal.offset } : null };
