@@ -137,6 +137,8 @@ export async function benchDatabases(projectRoot: string, work: string, log: (m:
     const spRestore = await sp(['restore', '--source', 'bench', '--into', spDir, '--target-time', target, '--json']);
     const steps = spRestore.stdout.split('\n').filter((l) => l.includes('"message_type":"step"')).map((l) => JSON.parse(l) as { name: string; seconds: number; status: string });
     notes.push(`safepoint's restore steps: ${steps.filter((st) => st.status === 'success').map((st) => `${st.name} ${st.seconds.toFixed(1)} s`).join(', ')}.`);
+    const restoreStep = steps.find((st) => st.name.startsWith('restore snapshot')) as { detail?: string } | undefined;
+    if (restoreStep?.detail) notes.push(`safepoint's restore: ${restoreStep.detail}`);
     const checks = spRestore.stdout.split('\n').filter((l) => l.includes('"message_type":"check"')).map((l) => JSON.parse(l) as { name: string; detail: string });
     notes.push(`safepoint's verify: ${checks.map((ch) => `${ch.name}: ${ch.detail}`).join('; ')}`);
     let brSeconds: number | null = null;

@@ -98,7 +98,9 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
       prefetch = prefetchWal(repo, source.name, spool, startSegment, until, isRoot() ? { uid: data.uid, gid: data.gid } : null);
       prefetch.catch(() => undefined); // awaited below
     }
+    const tFiles = Date.now();
     const r = await restoreTree(repo, data.subtree, { target: dir, overwrite: true });
+    const filesSeconds = (Date.now() - tFiles) / 1000;
     if (r.errors.length > 0) throw new UserError(`${r.errors.length} files of the base backup could not be restored: ${r.errors.slice(0, 3).join('; ')}`);
     bytes += r.bytes;
     // the directory takes the owner and mode of the backed-up one (restoreTree applies them as root)
@@ -128,17 +130,21 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
       notes.push('WAL archiving is off on the copy (archive_mode in postgresql.auto.conf)');
     }
     if (recovering && prefetch && spool && target.restoreCommand) {
+      const tWait = Date.now();
       const fetched = await prefetch;
+      const waited = (Date.now() - tWait) / 1000;
       await rename(spool, join(dir, PREFETCH_DIR));
       spool = null;
-      notes.push(`${fetched.files} archived WAL files fetched ahead into ${PREFETCH_DIR} (${(fetched.bytes / 1048576).toFixed(0)} MiB); the rest, if any, comes through safepoint pg archive-get`);
+      notes.push(`${fetched.files} archived WAL files fetched ahead into ${PREFETCH_DIR} (${(fetched.bytes / 1048576).toFixed(0)} MiB, ${waited.toFixed(1)} s after the data files); the rest, if any, comes through safepoint pg archive-get`);
       settings.push(...recoverySettings(rec, prefetchingRestoreCommand(target.restoreCommand)));
       notes.push(`recovery settings written: the server replays the archived WAL to ${describeTarget(rec)} when it starts${rec.kind === 'latest' ? '' : ', then opens for writes on a new timeline'}`);
     } else {
       notes.push(`the server recovers to the end of the base backup (${meta.stop_lsn ?? 'unknown LSN'}) when it starts`);
     }
     if (settings.length > 0) await writeRecovery(dir, settings, recovering);
+    const tSync = Date.now();
     await syncFileSystem(dir); // on disk before the restore is reported done
+    notes.push(`data files written in ${filesSeconds.toFixed(1)} s, flushed to disk in ${((Date.now() - tSync) / 1000).toFixed(1)} s`);
   } catch (err) {
     // our own half-restored directory goes; what was there before comes back
     if (spool) await rm(spool, { recursive: true, force: true }).catch(() => undefined);
