@@ -157,6 +157,19 @@ test('a physical PostgreSQL source through the CLI: full base backup, restore --
     const pitr = await runCli(['restore', '--config', config, '--source', 'cluster', '--into', join(dir.path, 'x'), '--target-time', '2026-01-01T00:00:00Z']);
     assert.equal(pitr.code, 2);
     assert.match(pitr.stderr, /needs wal_archiving: true/);
+    // the WAL commands refuse a source that does not archive, in one line
+    const check = await runCli(['pg', 'check', '--config', config]);
+    assert.equal(check.code, 2);
+    assert.match(check.stderr, /^error: no postgres source has wal_archiving: true: set it, or pass --source NAME\n$/);
+    const notArchiving = await runCli(['pg', 'check', '--config', config, '--source', 'cluster']);
+    assert.equal(notArchiving.code, 1);
+    assert.match(notArchiving.stderr, /does not have wal_archiving: true/);
+    const notWal = await runCli(['pg', 'archive-push', '--config', config, '--source', 'cluster', config]);
+    assert.equal(notWal.code, 2);
+    assert.match(notWal.stderr, /is not a WAL file name/);
+    const notSqlite = await runCli(['replicate', '--config', config, '--source', 'cluster']);
+    assert.equal(notSqlite.code, 2);
+    assert.match(notSqlite.stderr, /source cluster is a postgres source: this command works on sqlite sources/);
     await cluster.sql('shop', "INSERT INTO orders (item) VALUES ('after the backup')");
     const into = join(dir.path, 'restored');
     const r = await runCli(['restore', '--config', config, '--source', 'cluster', '--into', into, '--json']);

@@ -1,7 +1,6 @@
 /** `safepoint mariadb binlog-sync`: archive the closed binlogs of a MariaDB source (for --target-time restores). */
 import type { Command } from 'commander';
-import { findSource } from '../config/lookup.js';
-import type { MariadbSource } from '../config/schema-sources.js';
+import { pickSource } from '../config/lookup.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
 import type { Context } from './context.js';
@@ -14,17 +13,7 @@ export function registerMariadb(program: Command, ctx: () => Context): void {
     .option('--no-flush', 'do not rotate the binlog first: only files the server already closed')
     .action(async (f: { source?: string; flush: boolean }) => {
       const c = ctx();
-      const cfg = await c.requireConfig();
-      let source: MariadbSource;
-      if (f.source !== undefined) {
-        const s = findSource(cfg, f.source);
-        if (s.type !== 'mariadb') throw new UsageError(`source ${f.source} is a ${s.type} source: binlog-sync works on MariaDB sources`);
-        source = s;
-      } else {
-        const physical = cfg.sources.filter((s): s is MariadbSource => s.type === 'mariadb' && s.mode === 'physical');
-        if (physical.length !== 1) throw new UsageError(physical.length === 0 ? 'no MariaDB source has mode: physical: pass --source NAME' : `several MariaDB sources (${physical.map((s) => s.name).join(', ')}): pass --source NAME`);
-        source = physical[0]!;
-      }
+      const source = pickSource(await c.requireConfig(), f.source, 'mariadb', (s) => s.mode === 'physical', 'mode: physical');
       const { syncBinlogs } = await import('../db/mariadb/binlog.js');
       process.exitCode = await c.withRepository('binlog-sync', 'shared', async (repo) => {
         const r = await syncBinlogs(repo, source, { flush: f.flush });

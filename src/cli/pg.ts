@@ -5,28 +5,12 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
-import { findSource } from '../config/lookup.js';
+import { pickSource } from '../config/lookup.js';
+import { shellWord } from '../util/shell.js';
 import type { PostgresSource } from '../config/schema-sources.js';
 import { UsageError, UserError, errorMessage } from '../util/errors.js';
 import { formatBytes, formatSeconds } from '../util/format.js';
 import type { Context } from './context.js';
-
-/** The PostgreSQL source a pg command works on: --source, else the only one with wal_archiving. */
-export function postgresSource(cfg: LoadedConfig, name: string | undefined): PostgresSource {
-  if (name !== undefined) {
-    const s = findSource(cfg, name);
-    if (s.type !== 'postgres') throw new UsageError(`source ${name} is a ${s.type} source: pg commands work on PostgreSQL sources`);
-    return s;
-  }
-  const archiving = cfg.sources.filter((s): s is PostgresSource => s.type === 'postgres' && s.wal_archiving);
-  if (archiving.length === 1) return archiving[0]!;
-  throw new UsageError(archiving.length === 0 ? 'no PostgreSQL source has wal_archiving: true in the configuration: set it, or pass --source NAME' : `several PostgreSQL sources archive WAL (${archiving.map((s) => s.name).join(', ')}): pass --source NAME`);
-}
-
-/** A word for /bin/sh. */
-export function shellWord(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /**
  * The command line of `safepoint pg archive-get %f %p` for restore_command: this program, the same config and
@@ -40,6 +24,11 @@ export function archiveGetCommand(c: Context, source: PostgresSource): string {
   return `${words.map(shellWord).join(' ')} pg archive-get %f %p --source ${shellWord(source.name)}`;
 }
 
+/** The PostgreSQL source a pg command works on: --source, else the only one with wal_archiving. */
+function archivingSource(cfg: LoadedConfig, name: string | undefined): PostgresSource {
+  return pickSource(cfg, name, 'postgres', (s) => s.wal_archiving, 'wal_archiving: true');
+}
+
 export function registerPg(program: Command, ctx: () => Context): void {
   const pg = program.command('pg').description('PostgreSQL WAL archiving: archive_command, restore_command and an end-to-end check');
 
@@ -49,7 +38,7 @@ export function registerPg(program: Command, ctx: () => Context): void {
     .option('--source <name>', 'the PostgreSQL source (default: the only one with wal_archiving)')
     .action(async (path: string, f: { source?: string }) => {
       const c = ctx();
-      const source = postgresSource(await c.requireConfig(), f.source);
+      const source = archivingSource(await c.requireConfig(), f.source);
       const { pushWal } = await import('../db/postgres/wal-archive.js');
       process.exitCode = await c.withRepository('archive-push', 'shared', async (repo) => {
         const r = await pushWal(repo, source, path);
@@ -66,7 +55,7 @@ export function registerPg(program: Command, ctx: () => Context): void {
     .option('--source <name>', 'the PostgreSQL source (default: the only one with wal_archiving)')
     .action(async (file: string, dest: string, f: { source?: string }) => {
       const c = ctx();
-      const source = postgresSource(await c.requireConfig(), f.source);
+      const source = archivingSource(await c.requireConfig(), f.source);
       const { getWal } = await import('../db/postgres/wal-archive.js');
       process.exitCode = await c.withRepository('archive-get', 'none', async (repo) => {
         const found = await getWal(repo, source, file, dest);
@@ -87,7 +76,7 @@ export function registerPg(program: Command, ctx: () => Context): void {
     .option('--timeout <seconds>', 'how long to wait for the segment', '60')
     .action(async (f: { source?: string; timeout: string }) => {
       const c = ctx();
-      const source = postgresSource(await c.requireConfig(), f.source);
+      const source = archivingSource(await c.requireConfig(), f.source);
       const timeout = Number(f.timeout);
       if (!(timeout > 0)) throw new UsageError(`--timeout ${f.timeout}: expected a number of seconds`);
       const { checkArchiving } = await import('../db/postgres/wal-check.js');

@@ -4,8 +4,7 @@
  */
 import type { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
-import { findSource } from '../config/lookup.js';
-import type { SqliteSource } from '../config/schema-sources.js';
+import { pickSource } from '../config/lookup.js';
 import { UsageError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
 import type { Context } from './context.js';
@@ -32,16 +31,7 @@ export function registerReplicate(program: Command, ctx: () => Context): void {
 
 async function runReplicate(c: Context, f: ReplicateFlags): Promise<number> {
   const cfg = await c.requireConfig();
-  let source: SqliteSource;
-  if (f.source !== undefined) {
-    const s = findSource(cfg, f.source);
-    if (s.type !== 'sqlite') throw new UsageError(`source ${f.source} is a ${s.type} source: replicate works on SQLite sources (PostgreSQL archives its WAL with \`safepoint pg archive-push\`)`);
-    source = s;
-  } else {
-    const continuous = cfg.sources.filter((s): s is SqliteSource => s.type === 'sqlite' && s.continuous);
-    if (continuous.length !== 1) throw new UsageError(continuous.length === 0 ? 'no SQLite source has continuous: true: set it, or pass --source NAME' : `several SQLite sources are continuous (${continuous.map((s) => s.name).join(', ')}): pass --source NAME (one replicate process per source)`);
-    source = continuous[0]!;
-  }
+  const source = pickSource(cfg, f.source, 'sqlite', (s) => s.continuous, 'continuous: true');
   const intervalMs = parseDuration(f.interval);
   const generationMs = parseDuration(f.generation);
   if (intervalMs < 50) throw new UsageError(`--interval ${f.interval}: at least 50ms`);

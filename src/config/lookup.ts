@@ -36,3 +36,19 @@ export function findService(cfg: Config, name: string): ServiceConfig & { readon
   }
   return { ...svc, name };
 }
+
+/**
+ * The source a command works on: `name` when given (it must be of `type`), else the only source of that type that
+ * `fits`; `what` says, for messages, what fitting means (e.g. "wal_archiving: true").
+ */
+export function pickSource<T extends SourceConfig['type']>(cfg: Config, name: string | undefined, type: T, fits: (s: Extract<SourceConfig, { type: T }>) => boolean, what: string): Extract<SourceConfig, { type: T }> {
+  type S = Extract<SourceConfig, { type: T }>;
+  if (name !== undefined) {
+    const s = findSource(cfg, name);
+    if (s.type !== type) throw new UsageError(`source ${name} is a ${s.type} source: this command works on ${type} sources`);
+    return s as S;
+  }
+  const candidates = cfg.sources.filter((s): s is S => s.type === type && fits(s as S));
+  if (candidates.length === 1) return candidates[0]!;
+  throw new UsageError(candidates.length === 0 ? `no ${type} source has ${what}: set it, or pass --source NAME` : `several ${type} sources have ${what} (${candidates.map((s) => s.name).join(', ')}): pass --source NAME`);
+}

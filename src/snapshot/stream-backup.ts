@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { currentUser } from '../util/user.js';
 import { chunkStream } from '../repo/chunker.js';
 import type { Repository } from '../repo/repository.js';
@@ -129,6 +130,17 @@ export async function* readStream(repo: Repository, snapshot: Snapshot, name: st
   const node = (await loadTree(repo, snapshot.tree)).nodes.find((n) => n.name === name && n.type === 'file');
   if (!node) throw new NotFoundError(`the snapshot has no stream named ${name}`);
   yield* readNode(repo, node);
+}
+
+/**
+ * The whole of a (small) stream of a snapshot in memory, checked against the SHA-256 recorded when it was stored
+ * (WAL files, binlogs): null when the bytes differ from the record, which the caller reports.
+ */
+export async function readStreamChecked(repo: Repository, snapshot: Snapshot, name: string, sha256: string): Promise<Buffer | null> {
+  const parts: Buffer[] = [];
+  for await (const b of readStream(repo, snapshot, name)) parts.push(b);
+  const data = Buffer.concat(parts);
+  return createHash('sha256').update(data).digest('hex') === sha256 ? data : null;
 }
 
 /** The bytes of a file node, each chunk verified, one chunk read ahead (the index must be loaded). */

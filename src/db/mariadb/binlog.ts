@@ -12,8 +12,7 @@ import { basename, dirname, join } from 'node:path';
 import type { MariadbSource } from '../../config/schema-sources.js';
 import type { Repository } from '../../repo/repository.js';
 import { loadSnapshots, type SnapshotWithId } from '../../repo/snapshot.js';
-import { loadTree } from '../../repo/tree.js';
-import { backupStreams, readNode } from '../../snapshot/stream-backup.js';
+import { backupStreams, readStreamChecked } from '../../snapshot/stream-backup.js';
 import { IntegrityError, UserError, errorMessage } from '../../util/errors.js';
 import { runCmd } from '../postgres/pg-process.js';
 import { findTool, pipeInto, query, toolEnv, type MariadbEndpoint } from './mariadb-tools.js';
@@ -94,15 +93,10 @@ export async function replayBinlogs(repo: Repository, source: MariadbSource, end
   }
   const work = await mkdtemp(join(tmpdir(), 'safepoint-binlog-'));
   try {
-    await repo.loadIndex();
     const paths: string[] = [];
     for (const e of files) {
-      const node = (await loadTree(repo, e.tree)).nodes.find((n) => n.type === 'file');
-      if (!node) throw new IntegrityError(`binlog snapshot ${e.id.slice(0, 8)} holds no file`);
-      const parts: Buffer[] = [];
-      for await (const b of readNode(repo, node)) parts.push(b);
-      const data = Buffer.concat(parts);
-      if (createHash('sha256').update(data).digest('hex') !== e.meta.sha256) throw new IntegrityError(`archived binlog ${e.meta.file} does not match its recorded hash: run \`safepoint check --read-data\``);
+      const data = await readStreamChecked(repo, e, basename(e.meta.file), e.meta.sha256);
+      if (data === null) throw new IntegrityError(`archived binlog ${e.meta.file} does not match its recorded hash: run \`safepoint check --read-data\``);
       const path = join(work, basename(e.meta.file));
       await writeFile(path, data, { mode: 0o600 });
       paths.push(path);

@@ -16,6 +16,7 @@ import { readNode } from '../../snapshot/stream-backup.js';
 import { UsageError, UserError, errorMessage } from '../../util/errors.js';
 import { freePort } from '../../util/net.js';
 import { userName } from '../../util/user.js';
+import { shellWord } from '../../util/shell.js';
 import { dirEntries, keptAsideNote, livePidFile, moveAside, syncFileSystem, targetDataDir } from '../data-dir.js';
 import { type DatabaseDriver, type DbCheck, type DbRestoreResult, type DbRestoreTarget } from '../driver.js';
 import { BACKUP_END_DIR, baseBackup, type PostgresPhysicalMeta } from './base-backup.js';
@@ -161,11 +162,6 @@ async function emptyDir(dir: string): Promise<void> {
   for (const e of await readdir(dir)) await rm(join(dir, e), { recursive: true, force: true });
 }
 
-
-/** A word for a shell command line (pg_ctl -o runs through /bin/sh). */
-function shellWord(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 function sqlChecksOf(source: PostgresSource): string[] {
   return source.checks.flatMap((c) => ('sql' in c ? [c.sql] : []));

@@ -10,8 +10,7 @@ import { basename } from 'node:path';
 import type { PostgresSource } from '../../config/schema-sources.js';
 import type { Repository } from '../../repo/repository.js';
 import { loadSnapshots, type SnapshotWithId } from '../../repo/snapshot.js';
-import { loadTree } from '../../repo/tree.js';
-import { backupStreams, readNode } from '../../snapshot/stream-backup.js';
+import { backupStreams, readStreamChecked } from '../../snapshot/stream-backup.js';
 import { UsageError, UserError, errorMessage, isErrno } from '../../util/errors.js';
 import { mapLimit } from '../../util/concurrency.js';
 import { describePostgres } from './logical.js';
@@ -94,15 +93,8 @@ export async function pushWal(repo: Repository, source: PostgresSource, path: st
 export async function readArchivedWal(repo: Repository, sourceName: string, file: string): Promise<Buffer | null> {
   const entry = (await walEntries(repo, sourceName)).filter((s) => s.meta.file === file).at(-1);
   if (!entry) return null;
-  await repo.loadIndex();
-  const node = (await loadTree(repo, entry.tree)).nodes.find((n) => n.name === file && n.type === 'file');
-  if (!node) throw new UserError(`WAL archive snapshot ${entry.id.slice(0, 8)} has no file ${file}: run \`safepoint check\``);
-  const parts: Buffer[] = [];
-  for await (const b of readNode(repo, node)) parts.push(b);
-  const data = Buffer.concat(parts);
-  if (createHash('sha256').update(data).digest('hex') !== entry.meta.sha256) {
-    throw new UserError(`archived WAL file ${file} does not match the hash recorded when it was pushed: run \`safepoint check --read-data\``);
-  }
+  const data = await readStreamChecked(repo, entry, file, entry.meta.sha256);
+  if (data === null) throw new UserError(`archived WAL file ${file} does not match the hash recorded when it was pushed: run \`safepoint check --read-data\``);
   return data;
 }
 
@@ -147,17 +139,13 @@ export async function prefetchWal(repo: Repository, sourceName: string, dir: str
   const { mkdir, chown } = await import('node:fs/promises');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (owner) await chown(dir, owner.uid, owner.gid);
-  await repo.loadIndex();
+  await repo.loadIndex(); // once, before the concurrent reads
   // within the byte budget, fetched a few at a time (each is read, decrypted, hash-checked, written)
   let budget = 0;
   const chosen = take.filter((e) => (budget += e.meta.size) <= PREFETCH_MAX_BYTES);
   const written = await mapLimit(chosen, PREFETCH_CONCURRENCY, async (e) => {
-    const node = (await loadTree(repo, e.tree)).nodes.find((n) => n.name === e.meta.file && n.type === 'file');
-    if (!node) return 0;
-    const parts: Buffer[] = [];
-    for await (const b of readNode(repo, node)) parts.push(b);
-    const data = Buffer.concat(parts);
-    if (createHash('sha256').update(data).digest('hex') !== e.meta.sha256) return 0; // archive-get will say what is wrong
+    const data = await readStreamChecked(repo, e, e.meta.file, e.meta.sha256);
+    if (data === null) return 0; // archive-get will say what is wrong
     const path = `${dir}/${e.meta.file}`;
     await writeFile(path, data, { mode: 0o600 });
     if (owner) await chown(path, owner.uid, owner.gid);
