@@ -82,6 +82,7 @@ export async function benchDatabases(projectRoot: string, work: string, log: (m:
   const pgbackrest = which('pgbackrest');
   const scale = Number(process.env['SAFEPOINT_BENCH_PG_SCALE'] ?? '50');
   const seconds = Number(process.env['SAFEPOINT_BENCH_PG_SECONDS'] ?? '30');
+  const restores = Math.max(1, Number(process.env['SAFEPOINT_BENCH_PG_RESTORES'] ?? '3'));
   const root = join(work, 'databases');
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
@@ -130,32 +131,54 @@ export async function benchDatabases(projectRoot: string, work: string, log: (m:
     rows.push({ step: 'incremental backup', safepoint: spIncr.seconds, pgbackrest: brIncr?.seconds ?? null, unit: 's' });
     await waitArchived(x);
 
-    log(`databases: point-in-time restore to ${middle.toISOString()}`);
+    log(`databases: point-in-time restore to ${middle.toISOString()} (${restores} times each)`);
     const target = middle.toISOString();
     const spDir = join(root, 'sp-restore');
+    const brDir = join(root, 'br-restore');
+    const spTimes: number[] = [];
+    const brTimes: number[] = [];
+    const brSplit: string[] = [];
     // safepoint: restore, then recovery and checks on a throwaway server (amcheck included) — one command
-    const spRestore = await sp(['restore', '--source', 'bench', '--into', spDir, '--target-time', target, '--json']);
-    const steps = spRestore.stdout.split('\n').filter((l) => l.includes('"message_type":"step"')).map((l) => JSON.parse(l) as { name: string; seconds: number; status: string });
-    notes.push(`safepoint's restore steps: ${steps.filter((st) => st.status === 'success').map((st) => `${st.name} ${st.seconds.toFixed(1)} s`).join(', ')}.`);
-    const restoreStep = steps.find((st) => st.name.startsWith('restore snapshot')) as { detail?: string } | undefined;
-    if (restoreStep?.detail) notes.push(`safepoint's restore: ${restoreStep.detail}`);
-    const checks = spRestore.stdout.split('\n').filter((l) => l.includes('"message_type":"check"')).map((l) => JSON.parse(l) as { name: string; detail: string });
-    notes.push(`safepoint's verify: ${checks.map((ch) => `${ch.name}: ${ch.detail}`).join('; ')}`);
-    let brSeconds: number | null = null;
-    if (pgbackrest) {
-      const brDir = join(root, 'br-restore');
+    const spRun = async (last: boolean): Promise<void> => {
+      rmSync(spDir, { recursive: true, force: true });
+      const spRestore = await sp(['restore', '--source', 'bench', '--into', spDir, '--target-time', target, '--json']);
+      spTimes.push(spRestore.seconds);
+      if (!last) return;
+      const steps = spRestore.stdout.split('\n').filter((l) => l.includes('"message_type":"step"')).map((l) => JSON.parse(l) as { name: string; seconds: number; status: string });
+      notes.push(`safepoint's restore steps (last run): ${steps.filter((st) => st.status === 'success').map((st) => `${st.name} ${st.seconds.toFixed(1)} s`).join(', ')}.`);
+      const restoreStep = steps.find((st) => st.name.startsWith('restore snapshot')) as { detail?: string } | undefined;
+      if (restoreStep?.detail) notes.push(`safepoint's restore: ${restoreStep.detail}`);
+      const checks = spRestore.stdout.split('\n').filter((l) => l.includes('"message_type":"check"')).map((l) => JSON.parse(l) as { name: string; detail: string });
+      notes.push(`safepoint's verify: ${checks.map((ch) => `${ch.name}: ${ch.detail}`).join('; ')}`);
+    };
+    const brRun = async (): Promise<void> => {
+      rmSync(brDir, { recursive: true, force: true });
       const pgTime = target.replace('T', ' ').replace('Z', '+00');
       const r = await br(['restore', `--pg1-path=${brDir}`, '--type=time', `--target=${pgTime}`, '--target-action=promote']);
-      brSeconds = r.seconds + (await recover(x, brDir));
+      const rec = await recover(x, brDir);
+      brTimes.push(r.seconds + rec);
+      brSplit.push(`${r.seconds.toFixed(1)} + ${rec.toFixed(1)}`);
+    };
+    // alternating which tool goes first, so neither always finds a warm page cache
+    for (let i = 0; i < restores; i++) {
+      const last = i === restores - 1;
+      if (pgbackrest && i % 2 === 1) await brRun();
+      await spRun(last);
+      if (pgbackrest && i % 2 === 0) await brRun();
     }
-    rows.push({ step: 'PITR restore to the middle (restore + recovery)', safepoint: spRestore.seconds, pgbackrest: brSeconds, unit: 's' });
+    const median = (v: number[]): number | null => (v.length === 0 ? null : [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!);
+    notes.push(`PITR restore, ${restores} runs each (median quoted): safepoint ${spTimes.map((t) => t.toFixed(1)).join(', ')} s${pgbackrest ? `; pgBackRest ${brTimes.map((t) => t.toFixed(1)).join(', ')} s (restore + start, recovery and stop: ${brSplit.join(', ')} s)` : ''}.`);
+    const spSeconds = median(spTimes)!;
+    const brSeconds = median(brTimes);
+    rows.push({ step: 'PITR restore to the middle (restore + recovery)', safepoint: spSeconds, pgbackrest: brSeconds, unit: 's' });
     rows.push({ step: 'stored size (repository)', safepoint: bytesOf(join(root, 'sp-repo')) / 1e6, pgbackrest: pgbackrest ? bytesOf(join(root, 'br-repo')) / 1e6 : null, unit: 'MB' });
     notes.push(`pgbench scale ${scale}: database ${(dbBytes / 1e6).toFixed(0)} MB; pgbench -T ${seconds} -c 4: ${tps} tps while both tools archived WAL (one archive_command calls both).`);
     notes.push(pgbackrest ? `pgBackRest ${(await br(['version'])).stdout.trim()}: zstd, AES-256-CBC repository encryption, process-max=2; its restore time includes starting the server, waiting until recovery is over and a clean stop, as safepoint's restore does (which also runs amcheck on the recovered copy).` : 'pgBackRest not installed (apt-get install pgbackrest): safepoint alone.');
     return { rows, notes, skipped: null };
   } finally {
     await c.stop().catch(() => undefined);
-    rmSync(root, { recursive: true, force: true });
+    if (process.env['SAFEPOINT_BENCH_KEEP'] === '1') log(`databases: kept ${root} (SAFEPOINT_BENCH_KEEP=1)`);
+    else rmSync(root, { recursive: true, force: true });
   }
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { open, unlink } from 'node:fs/promises';
 import { currentUser } from '../util/user.js';
 import { chunkStream } from '../repo/chunker.js';
 import type { Repository } from '../repo/repository.js';
@@ -141,6 +142,28 @@ export async function readStreamChecked(repo: Repository, snapshot: Snapshot, na
   for await (const b of readStream(repo, snapshot, name)) parts.push(b);
   const data = Buffer.concat(parts);
   return createHash('sha256').update(data).digest('hex') === sha256 ? data : null;
+}
+
+/**
+ * Writes a stream of a snapshot to a new file at `path` (mode 0600) chunk by chunk, hashing as it goes (no copy of
+ * the whole in memory); true when the bytes match the SHA-256 recorded when it was stored, else the file is removed
+ * and false returned.
+ */
+export async function writeStreamChecked(repo: Repository, snapshot: Snapshot, name: string, sha256: string, path: string): Promise<boolean> {
+  const hash = createHash('sha256');
+  const fh = await open(path, 'w', 0o600);
+  let ok = false;
+  try {
+    for await (const b of readStream(repo, snapshot, name)) {
+      hash.update(b);
+      for (let done = 0; done < b.length; ) done += (await fh.write(b, done, b.length - done)).bytesWritten;
+    }
+    ok = hash.digest('hex') === sha256;
+  } finally {
+    await fh.close();
+    if (!ok) await unlink(path).catch(() => undefined);
+  }
+  return ok;
 }
 
 /** The bytes of a file node, each chunk verified, one chunk read ahead (the index must be loaded). */

@@ -6,13 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { MariadbSource } from '../../config/schema-sources.js';
 import type { Repository } from '../../repo/repository.js';
 import { loadSnapshots, type SnapshotWithId } from '../../repo/snapshot.js';
-import { backupStreams, readStreamChecked } from '../../snapshot/stream-backup.js';
+import { backupStreams, writeStreamChecked } from '../../snapshot/stream-backup.js';
 import { IntegrityError, UserError, errorMessage } from '../../util/errors.js';
 import { runCmd } from '../postgres/pg-process.js';
 import { findTool, pipeInto, query, toolEnv, type MariadbEndpoint } from './mariadb-tools.js';
@@ -95,10 +95,8 @@ export async function replayBinlogs(repo: Repository, source: MariadbSource, end
   try {
     const paths: string[] = [];
     for (const e of files) {
-      const data = await readStreamChecked(repo, e, basename(e.meta.file), e.meta.sha256);
-      if (data === null) throw new IntegrityError(`archived binlog ${e.meta.file} does not match its recorded hash: run \`safepoint check --read-data\``);
       const path = join(work, basename(e.meta.file));
-      await writeFile(path, data, { mode: 0o600 });
+      if (!(await writeStreamChecked(repo, e, basename(e.meta.file), e.meta.sha256, path))) throw new IntegrityError(`archived binlog ${e.meta.file} does not match its recorded hash: run \`safepoint check --read-data\``);
       paths.push(path);
     }
     const tool = await findTool('binlog', source.bin_dir);

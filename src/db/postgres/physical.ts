@@ -6,7 +6,7 @@
  */
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { PostgresSource } from '../../config/schema-sources.js';
 import type { Repository } from '../../repo/repository.js';
 import type { Snapshot } from '../../repo/snapshot.js';
@@ -25,7 +25,7 @@ import { PhysicalToolError, binPath, runCmd } from './pg-process.js';
 import { quoteIdent } from './pg-sql.js';
 import { errorLines, psql, type PgToolsConfig } from './pg-tools.js';
 import { describeTarget, recoverySettings, writeRecovery } from './recovery.js';
-import { PREFETCH_DIR, prefetchWal, prefetchingRestoreCommand, type PrefetchUntil } from './wal-archive.js';
+import { PREFETCH_DIR, planPrefetch, prefetchingRestoreCommand, startPrefetch, walEntries, type Prefetch, type PrefetchPlan, type PrefetchUntil } from './wal-archive.js';
 import { parseLsn, segmentOf } from './wal.js';
 
 export { PhysicalToolError } from './pg-process.js';
@@ -46,6 +46,25 @@ function targetDir(source: PostgresSource, target: DbRestoreTarget): string {
 }
 
 const entries = dirEntries;
+
+/** WAL still being fetched ahead for a copy restored `into` a folder, by restore target: its verify ends it. */
+const fetching = new WeakMap<DbRestoreTarget, Prefetch>();
+/** Archived WAL files fetched at once (each is read, decrypted, hash-checked and written). */
+const PREFETCH_CONCURRENCY = 2;
+
+/** Waits for the WAL fetch of a restored copy to end (stopping it first when `stop`); a note on what it did. */
+async function endPrefetch(target: DbRestoreTarget, stop: boolean): Promise<string | null> {
+  const p = fetching.get(target);
+  if (!p) return null;
+  fetching.delete(target);
+  if (stop) p.abort();
+  try {
+    const got = await p.done;
+    return `${got.files} WAL files (${(got.bytes / 1048576).toFixed(0)} MiB) fetched ahead in ${got.seconds.toFixed(1)} s`;
+  } catch (err) {
+    return `fetching WAL ahead failed (${errorMessage(err)}): recovery asked safepoint pg archive-get`;
+  }
+}
 
 /** The pid of a server running on `dir` (postmaster.pid names a live process), else null. */
 export async function runningPostmaster(dir: string): Promise<number | null> {
@@ -80,7 +99,9 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
   let bytes = 0;
   const rec = target.recovery;
   const recovering = rec !== undefined && (rec.kind !== 'immediate' || target.restoreCommand !== undefined);
-  let spool: string | null = null;
+  let prefetch = null as Prefetch | null; // (set in beginPrefetch)
+  let planned: PrefetchPlan | null = null;
+  let beginPrefetch: (() => Promise<void>) | null = null;
   try {
     if (recovering && !target.restoreCommand) throw new UsageError(`recovery to ${describeTarget(rec)} reads the WAL archive: set wal_archiving: true on source ${source.name}`);
     await repo.loadIndex();
@@ -88,16 +109,23 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
     const data = root.find((n) => n.name === meta.data_node && n.type === 'dir');
     const end = root.find((n) => n.name === BACKUP_END_DIR && n.type === 'dir');
     if (!data?.subtree || !end?.subtree) throw new UserError(`snapshot ${snapshot.time} is not a complete base backup (no ${data ? BACKUP_END_DIR : meta.data_node} entry): restore another one`);
-    // the WAL the recovery will read is fetched while the data files are written (the repository is open already:
-    // one process start per file saved), into a folder beside the target, moved in at the end
-    let prefetch: Promise<{ files: number; bytes: number }> | null = null;
+    // the WAL the recovery will read is fetched by this process (the repository is open already: no process to start
+    // per file); a copy's verify starts its server meanwhile and its recovery waits for each file it needs
+    // (restore_command, wal-archive.ts)
     if (recovering) {
       const startSegment = meta.wal_segments[0] ?? '000000000000000000000000';
       const until: PrefetchUntil = rec.kind === 'time' ? { time: rec.time } : rec.kind === 'lsn' ? { segment: segmentOf(meta.timeline, parseLsn(rec.lsn), meta.wal_segment_size) } : rec.kind === 'immediate' ? { segment: startSegment }
         : rec.kind === 'name' && meta.restore_point?.name === rec.name ? { segment: segmentOf(meta.timeline, parseLsn(meta.restore_point.lsn), meta.wal_segment_size) } : null;
-      spool = await mkdtemp(join(dirname(dir), `.${basename(dir)}.wal-`));
-      prefetch = prefetchWal(repo, source.name, spool, startSegment, until, isRoot() ? { uid: data.uid, gid: data.gid } : null);
-      prefetch.catch(() => undefined); // awaited below
+      const archive = await walEntries(repo, source.name);
+      const plan = planPrefetch(archive, startSegment, until);
+      planned = plan;
+      beginPrefetch = async () => {
+        prefetch = await startPrefetch(repo, archive, plan, join(dir, PREFETCH_DIR), { owner: isRoot() ? { uid: data.uid, gid: data.gid } : null, concurrency: PREFETCH_CONCURRENCY });
+        prefetch.done.catch(() => undefined); // awaited below, or by verify
+      };
+      // in place, the WAL comes alongside the data files; for a copy, after them: its recovery (one process, one
+      // core) reads the WAL as it arrives, while the data files get both cores
+      if (target.into === undefined) await beginPrefetch();
     }
     const tFiles = Date.now();
     const r = await restoreTree(repo, data.subtree, { target: dir, overwrite: true });
@@ -105,6 +133,7 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
     if (r.errors.length > 0) throw new UserError(`${r.errors.length} files of the base backup could not be restored: ${r.errors.slice(0, 3).join('; ')}`);
     bytes += r.bytes;
     // the directory takes the owner and mode of the backed-up one (restoreTree applies them as root)
+    if (prefetch === null && beginPrefetch !== null) await beginPrefetch();
     const owner = await stat(join(dir, 'PG_VERSION'));
     if (isRoot()) await chown(dir, owner.uid, owner.gid);
     await chmod(dir, 0o700);
@@ -130,13 +159,19 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
       settings.push("archive_mode = 'off'");
       notes.push('WAL archiving is off on the copy (archive_mode in postgresql.auto.conf)');
     }
-    if (recovering && prefetch && spool && target.restoreCommand) {
-      const tWait = Date.now();
-      const fetched = await prefetch;
-      const waited = (Date.now() - tWait) / 1000;
-      await rename(spool, join(dir, PREFETCH_DIR));
-      spool = null;
-      notes.push(`${fetched.files} archived WAL files fetched ahead into ${PREFETCH_DIR} (${(fetched.bytes / 1048576).toFixed(0)} MiB, ${waited.toFixed(1)} s after the data files); the rest, if any, comes through safepoint pg archive-get`);
+    if (recovering && prefetch && planned && target.restoreCommand) {
+      const ahead = `${planned.files.length} archived WAL files (${(planned.bytes / 1048576).toFixed(0)} MiB) fetched ahead into ${PREFETCH_DIR}`;
+      if (target.into === undefined) {
+        // in place, the server starts later (the services): everything is fetched before the step ends
+        const t = Date.now();
+        const got = await prefetch.done;
+        notes.push(`${ahead}: ${got.files} written, ${((Date.now() - t) / 1000).toFixed(1)} s after the data files; the rest, if any, comes through safepoint pg archive-get`);
+      } else {
+        // the copy's verify starts the server while the rest arrives; it waits for the fetch to end (or stops it)
+        fetching.set(target, prefetch);
+        notes.push(`${ahead} while the copy recovers; the rest, if any, comes through safepoint pg archive-get`);
+      }
+      prefetch = null;
       settings.push(...recoverySettings(rec, prefetchingRestoreCommand(target.restoreCommand)));
       notes.push(`recovery settings written: the server replays the archived WAL to ${describeTarget(rec)} when it starts${rec.kind === 'latest' ? '' : ', then opens for writes on a new timeline'}`);
     } else {
@@ -148,7 +183,10 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
     notes.push(`data files written in ${filesSeconds.toFixed(1)} s, flushed to disk in ${((Date.now() - tSync) / 1000).toFixed(1)} s`);
   } catch (err) {
     // our own half-restored directory goes; what was there before comes back
-    if (spool) await rm(spool, { recursive: true, force: true }).catch(() => undefined);
+    if (prefetch) {
+      prefetch.abort();
+      await prefetch.done.catch(() => undefined);
+    }
     if (created) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     else await emptyDir(dir).catch(() => undefined);
     if (aside !== null) await rename(aside, dir).catch(() => undefined);
@@ -212,6 +250,14 @@ async function filesCheck(dir: string): Promise<DbCheck> {
 }
 
 async function verify(source: PostgresSource, snapshot: Snapshot, target: DbRestoreTarget): Promise<DbCheck[]> {
+  try {
+    return await verifyCopy(source, snapshot, target);
+  } finally {
+    await endPrefetch(target, true); // a check that did not get as far as recovery: the fetch stops
+  }
+}
+
+async function verifyCopy(source: PostgresSource, snapshot: Snapshot, target: DbRestoreTarget): Promise<DbCheck[]> {
   const meta = physicalMeta(snapshot);
   const dir = targetDir(source, target);
   const files = await filesCheck(dir);
@@ -271,12 +317,14 @@ async function verify(source: PostgresSource, snapshot: Snapshot, target: DbRest
     const cfg: PgToolsConfig = { connection: { host: run, port, database: source.connection.database, ...(user !== undefined ? { user } : {}) }, ...(source.bin_dir ? { bin_dir: source.bin_dir } : {}) };
     try {
       const reached = await waitForRecovery(cfg, log, RECOVERY_TIMEOUT_MS);
+      const recovered = (Date.now() - t0) / 1000;
+      const fetched = await endPrefetch(target, true);
       await rm(join(dir, PREFETCH_DIR), { recursive: true, force: true }); // what recovery did not need
       const [[version = '', sysid = '', timeline = ''] = []] = await psql(cfg, 'postgres', "SELECT current_setting('server_version'), (SELECT system_identifier FROM pg_catalog.pg_control_system()), (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint());");
       const same = meta.system_identifier === null || meta.system_identifier === sysid;
       const detail = !same
         ? `the restored cluster's system identifier ${sysid} is not the backup's ${meta.system_identifier}`
-        : `PostgreSQL ${version} started on the restored copy, recovery finished in ${((Date.now() - t0) / 1000).toFixed(1)} s${target.recovery ? ` (${describeTarget(target.recovery)}${reached ? `, ${reached}` : ''})` : ''}, timeline ${timeline}, system identifier ${sysid}`;
+        : `PostgreSQL ${version} started on the restored copy, recovery finished in ${recovered.toFixed(1)} s${target.recovery ? ` (${describeTarget(target.recovery)}${reached ? `, ${reached}` : ''})` : ''}${fetched ? ` (${fetched})` : ''}, timeline ${timeline}, system identifier ${sysid}`;
       checks.push({ name: 'server starts', ok: same, detail });
     } catch (err) {
       return [...checks, { name: 'server starts', ok: false, detail: errorMessage(err) }, ...notRun('the server does not answer').slice(1)];

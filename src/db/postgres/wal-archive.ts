@@ -5,12 +5,12 @@
  * repository. archive-get finds a file by name for restore_command.
  */
 import { createHash } from 'node:crypto';
-import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { PostgresSource } from '../../config/schema-sources.js';
 import type { Repository } from '../../repo/repository.js';
 import { loadSnapshots, type SnapshotWithId } from '../../repo/snapshot.js';
-import { backupStreams, readStreamChecked } from '../../snapshot/stream-backup.js';
+import { backupStreams, readStreamChecked, writeStreamChecked } from '../../snapshot/stream-backup.js';
 import { UsageError, UserError, errorMessage, isErrno } from '../../util/errors.js';
 import { mapLimit } from '../../util/concurrency.js';
 import { describePostgres } from './logical.js';
@@ -89,12 +89,16 @@ export async function pushWal(repo: Repository, source: PostgresSource, path: st
   return { file, stored: true, bytes: data.length };
 }
 
+function hashMismatch(file: string): UserError {
+  return new UserError(`archived WAL file ${file} does not match the hash recorded when it was pushed: run \`safepoint check --read-data\``);
+}
+
 /** The bytes of an archived WAL file, checked against the hash recorded at push time; null when it is not archived. */
 export async function readArchivedWal(repo: Repository, sourceName: string, file: string): Promise<Buffer | null> {
   const entry = (await walEntries(repo, sourceName)).filter((s) => s.meta.file === file).at(-1);
   if (!entry) return null;
   const data = await readStreamChecked(repo, entry, file, entry.meta.sha256);
-  if (data === null) throw new UserError(`archived WAL file ${file} does not match the hash recorded when it was pushed: run \`safepoint check --read-data\``);
+  if (data === null) throw hashMismatch(file);
   return data;
 }
 
@@ -102,72 +106,132 @@ export async function readArchivedWal(repo: Repository, sourceName: string, file
 export const PREFETCH_DIR = 'pg_wal/safepoint-prefetch';
 
 /**
- * restore_command for a restored copy: a file fetched ahead is moved into place (no process to start, no
- * repository to open), anything else is asked of `archiveGet` (safepoint pg archive-get). Runs in the data directory.
+ * Files of the fetch-ahead folder that tell restore_command what the restore knows (format in docs/databases.md):
+ * `.pid` the restoring process, `.archived` every name in the archive when the restore began, `.planned` the names
+ * being fetched, `.fetching` present while they are. Dot names never collide with WAL file names.
+ */
+const PID_FILE = '.pid';
+const ARCHIVED_FILE = '.archived';
+const PLANNED_FILE = '.planned';
+const FETCHING_FILE = '.fetching';
+
+/**
+ * restore_command for a restored copy; runs in the data directory. A file fetched ahead is moved into place (no
+ * process to start, no repository to open). While the restoring process lives, its listing of the archive is
+ * authoritative: a planned file not fetched yet is waited for, a name the archive does not hold is answered "not
+ * there" at once (recovery asks for the history files of timelines that do not exist: each answer would otherwise
+ * start a process and open the repository). Anything else, and everything once that process is gone, is asked of
+ * `archiveGet` (safepoint pg archive-get).
  */
 export function prefetchingRestoreCommand(archiveGet: string): string {
-  return `if [ -f ${PREFETCH_DIR}/%f ]; then mv ${PREFETCH_DIR}/%f "%p"; else ${archiveGet}; fi`;
+  const d = PREFETCH_DIR;
+  return [
+    `if [ -f ${d}/${PID_FILE} ] && [ -d /proc/"$(cat ${d}/${PID_FILE})" ]; then`,
+    `if grep -qxF %f ${d}/${PLANNED_FILE}; then while [ ! -f ${d}/%f ] && [ -f ${d}/${FETCHING_FILE} ]; do sleep 0.02; done;`,
+    `elif ! grep -qxF %f ${d}/${ARCHIVED_FILE}; then exit 1; fi; fi;`,
+    `if [ -f ${d}/%f ]; then mv ${d}/%f "%p"; else ${archiveGet}; fi`,
+  ].join(' ');
 }
 
 /** How much WAL a restore fetches ahead at most; recovery asks archive-get for the rest, one file at a time. */
 export const PREFETCH_MAX_BYTES = 1 << 30;
-const PREFETCH_CONCURRENCY = 3;
 
 /** Where a recovery stops, as far as choosing the WAL to fetch ahead goes. */
 export type PrefetchUntil = { readonly time: Date } | { readonly segment: string } | null;
 
+export interface PrefetchPlan {
+  /** The archived files to fetch, in the order recovery asks for them. */
+  readonly files: readonly (SnapshotWithId & { meta: WalMeta })[];
+  readonly bytes: number;
+}
+
 /**
- * Fetches ahead, into `dir`, the archived WAL segments a recovery from a base backup starting in `fromSegment` will
- * ask for, in segment order: up to the segment holding the target LSN; for a time, up to the first segment last
- * written after it (its file time: a segment written last before the target holds nothing after it); else all —
- * at most PREFETCH_MAX_BYTES. Each is checked against its recorded hash. Returns how many were written and their bytes.
+ * The archived WAL segments a recovery from a base backup starting in `fromSegment` will ask for, in segment order:
+ * up to the segment holding the target LSN; for a time, up to the first segment last written after it (its file
+ * time: a segment written last before the target holds nothing after it); else all — at most PREFETCH_MAX_BYTES.
+ * `entries` is the source's archive (walEntries).
  */
-export async function prefetchWal(repo: Repository, sourceName: string, dir: string, fromSegment: string, until: PrefetchUntil, owner: { uid: number; gid: number } | null): Promise<{ files: number; bytes: number }> {
+export function planPrefetch(entries: readonly (SnapshotWithId & { meta: WalMeta })[], fromSegment: string, until: PrefetchUntil): PrefetchPlan {
   const newest = new Map<string, SnapshotWithId & { meta: WalMeta }>();
-  for (const e of await walEntries(repo, sourceName)) {
+  for (const e of entries) {
     if (!SEGMENT_NAME.test(e.meta.file) || e.meta.file.slice(8) < fromSegment.slice(8) || e.meta.file.slice(0, 8) < fromSegment.slice(0, 8)) continue;
     newest.set(e.meta.file, e); // the newest push of a name wins, as archive-get does
   }
   // by segment number, then timeline
   const ordered = [...newest.values()].sort((a, b) => a.meta.file.slice(8).localeCompare(b.meta.file.slice(8)) || a.meta.file.localeCompare(b.meta.file));
   const take: typeof ordered = [];
+  let bytes = 0;
   for (const e of ordered) {
     if (until && 'segment' in until && e.meta.file.slice(8) > until.segment.slice(8)) break;
+    if (bytes + e.meta.size > PREFETCH_MAX_BYTES) break;
     take.push(e);
+    bytes += e.meta.size;
     if (until && 'time' in until && Date.parse(e.meta.mtime ?? e.meta.pushed_at) > until.time.getTime()) break;
   }
-  const { mkdir, chown } = await import('node:fs/promises');
+  return { files: take, bytes };
+}
+
+export interface Prefetch {
+  /** Settles when every planned file is written (or failed: archive-get answers for it), with what was written. */
+  readonly done: Promise<{ files: number; bytes: number; seconds: number }>;
+  /** Stops fetching (what is being written is finished first); `done` settles after. */
+  readonly abort: () => void;
+}
+
+/**
+ * Starts fetching `plan` into `dir` (created; owned by `owner` when given), `concurrency` files at a time, each
+ * checked against its recorded hash and renamed into place whole. The listing files restore_command reads are
+ * written before this returns, so a server started right after already finds them.
+ */
+export async function startPrefetch(repo: Repository, entries: readonly { meta: WalMeta }[], plan: PrefetchPlan, dir: string, options: { owner: { uid: number; gid: number } | null; concurrency: number }): Promise<Prefetch> {
+  const { owner } = options;
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (owner) await chown(dir, owner.uid, owner.gid);
+  const put = async (name: string, text: string): Promise<void> => {
+    await writeFile(`${dir}/${name}`, text, { mode: 0o600 });
+    if (owner) await chown(`${dir}/${name}`, owner.uid, owner.gid);
+  };
+  const names = (list: readonly { meta: WalMeta }[]): string => [...new Set(list.map((e) => e.meta.file))].map((n) => `${n}\n`).join('');
+  await put(ARCHIVED_FILE, names(entries));
+  await put(PLANNED_FILE, names(plan.files));
+  await put(FETCHING_FILE, '');
+  await put(PID_FILE, `${process.pid}\n`);
   await repo.loadIndex(); // once, before the concurrent reads
-  // within the byte budget, fetched a few at a time (each is read, decrypted, hash-checked, written)
-  let budget = 0;
-  const chosen = take.filter((e) => (budget += e.meta.size) <= PREFETCH_MAX_BYTES);
-  const written = await mapLimit(chosen, PREFETCH_CONCURRENCY, async (e) => {
-    const data = await readStreamChecked(repo, e, e.meta.file, e.meta.sha256);
-    if (data === null) return 0; // archive-get will say what is wrong
-    const path = `${dir}/${e.meta.file}`;
-    await writeFile(path, data, { mode: 0o600 });
-    if (owner) await chown(path, owner.uid, owner.gid);
-    return data.length;
-  });
-  const files = written.filter((n) => n > 0).length;
-  const bytes = written.reduce((a, n) => a + n, 0);
-  return { files, bytes };
+  let stopped = false;
+  const t0 = Date.now();
+  const run = async (): Promise<{ files: number; bytes: number; seconds: number }> => {
+    try {
+      const written = await mapLimit(plan.files, options.concurrency, async (e) => {
+        if (stopped) return 0;
+        const part = `${dir}/${e.meta.file}.part`;
+        if (!(await writeStreamChecked(repo, e, e.meta.file, e.meta.sha256, part))) return 0; // archive-get will say what is wrong
+        if (owner) await chown(part, owner.uid, owner.gid);
+        await rename(part, `${dir}/${e.meta.file}`);
+        return e.meta.size;
+      });
+      return { files: written.filter((n) => n > 0).length, bytes: written.reduce((a, n) => a + n, 0), seconds: (Date.now() - t0) / 1000 };
+    } finally {
+      // whatever was not fetched comes through archive-get from now on
+      await unlink(`${dir}/${FETCHING_FILE}`).catch(() => undefined);
+    }
+  };
+  return { done: run(), abort: () => void (stopped = true) };
 }
 
 /** archive-get: writes an archived WAL file to `dest` (atomically); false when the archive does not hold it. */
 export async function getWal(repo: Repository, source: PostgresSource, file: string, dest: string): Promise<boolean> {
   checkArchivedName(file);
-  const data = await readArchivedWal(repo, source.name, file);
-  if (data === null) return false;
+  const entry = (await walEntries(repo, source.name)).filter((s) => s.meta.file === file).at(-1);
+  if (!entry) return false;
   const tmp = `${dest}.safepoint-tmp`;
+  let ok: boolean;
   try {
-    await writeFile(tmp, data, { mode: 0o600 });
-    await rename(tmp, dest);
+    ok = await writeStreamChecked(repo, entry, file, entry.meta.sha256, tmp);
+    if (ok) await rename(tmp, dest);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
-    throw new UserError(`cannot write WAL file ${file} to ${dest}: ${errorMessage(err)}`, { cause: err });
+    throw new UserError(`cannot fetch WAL file ${file} into ${dest}: ${errorMessage(err)}`, { cause: err });
   }
+  if (!ok) throw hashMismatch(file);
   return true;
 }
