@@ -165,8 +165,8 @@ export class Context {
   }
 
   /** Opens the repository, takes a lock, runs fn, releases everything. */
-  async withRepository<T>(operation: string, lock: 'shared' | 'exclusive' | 'none', fn: (repo: Repository) => Promise<T>, sourceName?: string, o: { allTargets?: boolean } = {}): Promise<T> {
-    const spec = { ...(await this.repoSpec(sourceName)), allTargets: o.allTargets ?? false };
+  async withRepository<T>(operation: string, lock: 'shared' | 'exclusive' | 'none', fn: (repo: Repository) => Promise<T>, sourceName?: string, o: { allTargets?: boolean; repository?: string } = {}): Promise<T> {
+    const spec = { ...(await this.repoSpec(sourceName, o.repository)), allTargets: o.allTargets ?? false };
     const repo = await this.openRepositoryOn(spec, await this.password(spec));
     try {
       if (spec.allTargets && spec.targets.length > 1) {

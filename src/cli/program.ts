@@ -15,6 +15,8 @@ import { registerSync } from './sync.js';
 import { registerPg } from './pg.js';
 import { registerReplicate } from './replicate.js';
 import { registerMariadb } from './mariadb.js';
+import { registerPoint } from './point.js';
+import { registerHooks } from './hooks.js';
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
@@ -44,6 +46,8 @@ export function buildProgram(): Command {
   registerPg(program, ctx);
   registerReplicate(program, ctx);
   registerMariadb(program, ctx);
+  registerPoint(program, ctx);
+  registerHooks(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;
