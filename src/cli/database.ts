@@ -10,7 +10,7 @@ import { BACKUP_TYPES, baseBackups } from '../db/postgres/base-backup.js';
 import { chooseBase, describeTarget, recoveryTarget, type RecoveryFlags, type RecoveryTarget } from '../db/postgres/recovery.js';
 import { archiveGetCommand } from './pg.js';
 import { databaseRestorePlan } from '../restore/database.js';
-import { runPlan } from '../restore/plan.js';
+import { runReportedPlan } from './plan-output.js';
 import { SafepointError, UsageError, errorMessage } from '../util/errors.js';
 import { formatBytes, formatSeconds } from '../util/format.js';
 import type { Context } from './context.js';
@@ -134,15 +134,7 @@ export async function runDatabaseRestore(c: Context, cfg: LoadedConfig, source: 
     }
     c.out.info(`${flags.dryRun ? 'plan to restore' : 'restoring'} snapshot ${shortId(snapshot.id)} (${snapshot.time}) of source ${source.name} into ${where}${target.recovery ? `, recovering to ${describeTarget(target.recovery)}` : ''}`);
     const plan = databaseRestorePlan({ repo, source, driver, snapshot, target, services, overwrites, onCheck: (ch) => c.out.event({ message_type: 'check', name: ch.name, ok: ch.ok, detail: ch.detail }) });
-    const { ok, reports } = await runPlan(plan, {
-      dryRun: flags.dryRun ?? false,
-      onStep: (r) => {
-        c.out.event({ message_type: 'step', ...r });
-        const label = { success: 'Success', error: 'Error', not_executed: 'NotExecuted', skipped: 'Skipped' }[r.status];
-        c.out.info(`${String(r.step).padStart(2)}. ${r.name}: ${label} (${r.seconds.toFixed(2)} s)${r.detail ? `\n    ${r.detail}` : ''}`);
-      },
-    });
-    const total = reports.reduce((n, r) => n + r.seconds, 0);
+    const { ok, reports, total } = await runReportedPlan(c, plan, flags.dryRun ?? false);
     c.out.event({ message_type: 'summary', ok, snapshot_id: snapshot.id, source: source.name, target: where, total_duration: total, dry_run: flags.dryRun ?? false });
     if (!ok) {
       const failed = reports.find((r) => r.status === 'error');

@@ -29,24 +29,32 @@ interface RestoreFlags {
   targetXid?: string;
   port?: string;
   start?: boolean;
+  point?: string;
+  rev?: string;
+  fromBundle?: boolean;
+  gitDir?: string;
 }
 
 
 export function registerRestore(program: Command, ctx: () => Context): void {
   program
     .command('restore')
-    .description('restore a snapshot of files into a folder (DIR/<name of each backed-up path>/...), or a database source through its restore procedure (stop services, safety backup, restore, verify, restart)')
-    .argument('[snapshot]', 'snapshot id (or a unique prefix), or "latest"')
+    .description('restore a snapshot of files into a folder (DIR/<name of each backed-up path>/...); a database source through its restore procedure (stop services, safety backup, restore, verify, restart); or, as `restore code --point P | --rev R --into DIR`, code and configuration (clone at the revision, configuration from the last valid backup, deploy scripts, health checks)')
+    .argument('[snapshot]', 'snapshot id (or a unique prefix), "latest", or "code"')
     .option('-t, --target <dir>', 'files: folder to restore into (must be empty unless --overwrite); PostgreSQL physical: "immediate" stops recovery as soon as the base backup is consistent')
     .option('--snapshot <id>', 'database sources: the snapshot to restore (default: the latest of the source)')
-    .option('--into <target>', 'database sources: restore elsewhere (SQLite: a file; PostgreSQL/MariaDB logical: a database name; PostgreSQL physical: a data directory) instead of in place')
+    .option('--into <target>', 'database sources: restore elsewhere (SQLite: a file; PostgreSQL/MariaDB logical: a database name; PostgreSQL physical: a data directory) instead of in place; code: the new folder')
     .option('--target-time <time>', 'PostgreSQL physical: recover to this time (ISO 8601; UTC unless a zone is given)')
     .option('--target-lsn <lsn>', 'PostgreSQL physical: recover to this WAL position (e.g. 0/3000060)')
     .option('--target-name <name>', 'PostgreSQL physical: recover to this restore point (pg_create_restore_point; safepoint makes one per backup)')
     .option('--target-xid <xid>', 'PostgreSQL physical: recover to the end of this transaction')
     .option('--port <port>', 'PostgreSQL physical with --start: the port the restored server listens on')
     .option('--start', 'PostgreSQL physical with --into: start a server on the restored copy once it is verified')
-    .option('--dry-run', 'database sources: print the plan without running it')
+    .option('--point <point>', 'code: the restore point (tag, time part, prefix or "latest")')
+    .option('--rev <rev>', 'code: a git revision (branch, tag, commit)')
+    .option('--from-bundle', "code: clone from the point's git bundle in the repository, not the git server")
+    .option('--git-dir <dir>', "code: the project's git work tree holding the restore points (default: the config file's folder)")
+    .option('--dry-run', 'database sources and code: print the plan without running it')
     .option('--force', 'database sources: allow replacing the live database (a safety backup is taken first)')
     .option('-i, --include <glob>', 'restore only matching paths, relative to the snapshot root, e.g. "app/config/**" (repeatable)', collect, [])
     .option('-e, --exclude <glob>', 'skip matching paths (repeatable)', collect, [])
@@ -61,6 +69,10 @@ export function registerRestore(program: Command, ctx: () => Context): void {
 }
 
 async function runRestore(ctx: Context, refArg: string | undefined, flags: RestoreFlags): Promise<number> {
+  if (refArg === 'code') {
+    return (await import('./code-restore.js')).runCodeRestore(ctx, flags);
+  }
+  if (flags.point !== undefined || flags.rev !== undefined || flags.fromBundle || flags.gitDir !== undefined) throw new UsageError('--point, --rev, --from-bundle and --git-dir are for `restore code`');
   if (flags.source) {
     const cfg = await ctx.config();
     const src = cfg?.sources.find((s) => s.name === flags.source);

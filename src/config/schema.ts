@@ -51,6 +51,10 @@ export const deploy = strict({
   shared_dir: pathText.optional(),
   keep_releases: int(1).default(5),
   scripts: textList.default([]),
+  /** How long each script may run. */
+  script_timeout: duration.default(15 * 60_000),
+  /** Commands run after `current` switches (deploy and rollback), e.g. a service reload. */
+  post_switch: textList.default([]),
   health: health.optional(),
   auto_rollback: strict({
     window: duration,

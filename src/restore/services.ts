@@ -44,10 +44,10 @@ export function runCommand(command: string, o: { timeoutMs?: number; cwd?: strin
   });
 }
 
-/** Runs a health check: an HTTP URL answering the expected status, or a command exiting 0, within its timeout. */
-export async function checkHealth(h: HealthCheck): Promise<string> {
+/** Runs a health check: an HTTP URL answering the expected status, or a command exiting 0 (run in `cwd`), within its timeout. */
+export async function checkHealth(h: HealthCheck, o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   if ('command' in h) {
-    await runCommand(h.command, { timeoutMs: h.timeout });
+    await runCommand(h.command, { timeoutMs: h.timeout, ...o });
     return `\`${h.command}\` ok`;
   }
   const deadline = Date.now() + h.timeout;
