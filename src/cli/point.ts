@@ -92,6 +92,11 @@ function positionOf(source: SourceConfig, snap: SnapshotWithId | undefined): Poi
 }
 
 export async function runCreate(c: Context, f: CreateFlags): Promise<number> {
+  return (await createPoint(c, f)).code;
+}
+
+/** Makes a restore point; resolves with it and the exit code (3 when a part is missing). */
+export async function createPoint(c: Context, f: CreateFlags): Promise<{ point: RestorePoint; code: number }> {
   const cfg = await c.requireConfig();
   const dir = await workTree(f.gitDir ?? cfg.dir);
   const prefix = tagPrefix(cfg);
@@ -146,7 +151,7 @@ export async function runCreate(c: Context, f: CreateFlags): Promise<number> {
   await createTag(dir, tag, commit, formatPoint(p));
   c.out.event({ message_type: 'point', ...p });
   c.out.info(`${tag}: ${snapshots.length} backups, ${databases.length} database positions${bundle ? ', git bundle' : ''}${missing.length > 0 ? `; missing: ${missing.join('; ')}` : ''}`);
-  return missing.length > 0 ? ExitCode.incomplete : ExitCode.ok;
+  return { point: p, code: missing.length > 0 ? ExitCode.incomplete : ExitCode.ok };
 }
 
 /**

@@ -17,6 +17,7 @@ import { registerReplicate } from './replicate.js';
 import { registerMariadb } from './mariadb.js';
 import { registerPoint } from './point.js';
 import { registerHooks } from './hooks.js';
+import { registerDeploy } from './deploy.js';
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerMariadb(program, ctx);
   registerPoint(program, ctx);
   registerHooks(program, ctx);
+  registerDeploy(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;
