@@ -188,7 +188,7 @@ test('diff --live spots files changed on disk, even with size and mtime preserve
 test('--help lists the commands; --version prints the version', async () => {
   const h = await runCli(['--help']);
   assert.equal(h.code, 0);
-  for (const c of ['init', 'backup', 'restore', 'snapshots', 'ls', 'diff', 'check', 'forget', 'prune', 'key', 'unlock', 'stats', 'repair', 'storage', 'sync', 'copy', 'demo']) assert.match(h.stdout, new RegExp(`\\n  ${c}\\b`));
+  for (const c of ['init', 'backup', 'restore', 'snapshots', 'ls', 'diff', 'check', 'forget', 'prune', 'key', 'unlock', 'stats', 'repair', 'storage', 'sync', 'copy', 'point', 'hooks', 'deploy', 'rollback', 'releases', 'demo']) assert.match(h.stdout, new RegExp(`\\n  ${c}\\b`));
   const v = await runCli(['--version']);
   assert.match(v.stdout, /^\d+\.\d+\.\d+/);
 });
@@ -223,7 +223,7 @@ test('storage validate without a URL checks every target of the configured repos
   }
 });
 
-test('the demo (npm start) recovers the project, reading the damaged target\'s packs from the second one', async () => {
+test('the demo (npm start) recovers the project, reading the damaged target\'s packs from the second one, then rolls a failed deploy back', async () => {
   const r = await runCli(['demo', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { message_type: string; title?: string; detail?: string; ok?: boolean });
@@ -231,5 +231,6 @@ test('the demo (npm start) recovers the project, reading the damaged target\'s p
   assert.ok(titles.includes('damage the first backup target too (bit flips in its packs)'), titles.join('; '));
   assert.match(events.find((e) => e.title === 'verify every byte against the snapshot')?.detail ?? '', /no difference with snapshot .* whole .* all \d+ altered packs detected/);
   assert.match(events.find((e) => e.title === 'restore the database to the last good point and verify it')?.detail ?? '', /integrity_check ok, row counts ok/);
+  assert.match(events.find((e) => e.title === 'the timeline of the releases')?.detail ?? '', /healthy, live at .* → .* failed \(health check failed: .*\).*live now: .*\(rolled back automatically\)/);
   assert.equal(events.at(-1)?.ok, true);
 });

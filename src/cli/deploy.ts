@@ -72,7 +72,7 @@ export function registerDeploy(program: Command, ctx: () => Context): void {
     });
 }
 
-interface DeployFlags {
+export interface DeployFlags {
   rev: string;
   autoRollback?: boolean;
   point: boolean;
@@ -169,7 +169,7 @@ async function switchBack(c: Context, cfg: LoadedConfig, d: DeployConfig, left: 
   return `rolled back to ${target.record.id} (${target.record.commit.slice(0, 12)}): ${config}; ${after}${note ? `; ${note}` : ''}`;
 }
 
-async function runDeploy(c: Context, f: DeployFlags): Promise<number> {
+export async function runDeploy(c: Context, f: DeployFlags): Promise<number> {
   const cfg = await c.requireConfig();
   const d = deployConfig(cfg);
   const releasesDir = resolve(d.releases_dir);
