@@ -106,6 +106,16 @@ test('deploy: releases with restore points; a failed health check rolls back at 
   const switched = (await readFile(join(p.root, 'switched.log'), 'utf8')).trim().split('\n');
   assert.equal(switched.at(-1), join(p.root, 'releases', r1.id), 'post-switch commands ran for the rollback');
 
+  // a deploy script that is missing: the release fails before the switch, the live one stays
+  await p.git('rm', '-q', 'migrate.sh');
+  await p.git('commit', '-q', '-m', 'v5: migrate.sh lost');
+  await new Promise((r) => setTimeout(r, 1100));
+  const noScript = await p.cli('deploy', '--json');
+  assert.notEqual(noScript.code, 0);
+  assert.equal(planSteps(noScript.stdout).find((s) => s.status === 'error')?.name, 'run the deployment scripts');
+  assert.equal(await live(), r1.id);
+  assert.equal((await releases()).at(-1)?.status, 'failed');
+
   // bad input: one line each, the live release stays live
   const none = await p.cli('rollback', 'deploy', '--to', 'nope');
   assert.equal(none.code, 2);
@@ -113,6 +123,11 @@ test('deploy: releases with restore points; a failed health check rolls back at 
   const noPrev = await p.cli('rollback', 'deploy');
   assert.equal(noPrev.code, 1);
   assert.match(noPrev.stderr, /passed its health checks: nothing to roll back to/);
+  await writeFile(join(p.dir, 'app.js'), 'not committed\n');
+  const dirty = await p.cli('deploy');
+  assert.notEqual(dirty.code, 0);
+  assert.match(dirty.stdout + dirty.stderr, /1 uncommitted changes \(app\.js\): they would not be deployed/);
+  await p.git('checkout', '--', 'app.js');
   const badRev = await p.cli('deploy', '--rev', 'no-such-rev');
   assert.notEqual(badRev.code, 0);
   assert.match(badRev.stderr, /no-such-rev/);

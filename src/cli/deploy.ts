@@ -12,7 +12,7 @@ import { cloneAt } from '../deploy/checkout.js';
 import { placeSnapshot } from '../deploy/config-restore.js';
 import { linkShared, migrationsRun, runScripts, watchHealth } from '../deploy/release-steps.js';
 import { listReleases, liveRelease, pruneReleases, readRecord, releaseId, switchCurrent, writeRecord, type ReleaseRecord } from '../deploy/release.js';
-import { workTree } from '../git/git.js';
+import { changedPaths, workTree } from '../git/git.js';
 import { parsePoint } from '../git/restore-point.js';
 import { shortId } from '../repo/ids.js';
 import { findSnapshot } from '../repo/snapshot.js';
@@ -43,6 +43,7 @@ export function registerDeploy(program: Command, ctx: () => Context): void {
     .option('--rev <rev>', 'the revision to deploy (branch, tag, commit)', 'HEAD')
     .option('--auto-rollback', 'after the switch, keep checking health for deploy.auto_rollback.window and roll back by itself when failure_limit checks fail')
     .option('--no-point', 'do not make a restore point for the release')
+    .option('--allow-dirty', "deploy from the project's own checkout even with uncommitted changes (they are not deployed)")
     .option('--dry-run', 'print the plan without running it')
     .action(async (f: DeployFlags) => {
       process.exitCode = await runDeploy(ctx(), f);
@@ -74,6 +75,7 @@ export function registerDeploy(program: Command, ctx: () => Context): void {
 
 export interface DeployFlags {
   rev: string;
+  allowDirty?: boolean;
   autoRollback?: boolean;
   point: boolean;
   dryRun?: boolean;
@@ -200,8 +202,13 @@ export async function runDeploy(c: Context, f: DeployFlags): Promise<number> {
     {
       name: `check out ${f.rev} from ${d.git}`,
       run: async () => {
-        // HEAD means the project's current commit when deploying from its own checkout
-        const rev = f.rev === 'HEAD' && d.git === (await workTree(cfg.dir).catch(() => null)) ? 'HEAD' : f.rev;
+        // deploying from the project's own checkout: what is not committed would silently not be deployed
+        const own = await workTree(cfg.dir).catch(() => null);
+        if (own !== null && resolve(d.git) === own && !f.allowDirty) {
+          const changed = await changedPaths(own);
+          if (changed.length > 0) throw new UserError(`${own} has ${changed.length} uncommitted changes (${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ', ...' : ''}): they would not be deployed; commit them, or pass --allow-dirty to deploy ${f.rev} as committed`);
+        }
+        const rev = f.rev;
         const tmp = join(releasesDir, `.preparing-${process.pid}-${Date.now()}`);
         const commit = await cloneAt(d.git, rev, tmp);
         const id = releaseId(started, commit);
