@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { backup, type ArchiveProgress } from '../snapshot/archiver.js';
-import { makeExcluder, readExcludeFile } from '../snapshot/exclude.js';
+import { makeExcluder, readExcludeFile, type Excluder } from '../snapshot/exclude.js';
 import { scan } from '../snapshot/scanner.js';
 import { findSnapshot, loadSnapshots } from '../repo/snapshot.js';
 import { hostname } from 'node:os';
@@ -14,6 +14,7 @@ import { isDatabaseSource } from '../db/drivers.js';
 import { runDatabaseBackup } from './database.js';
 import { throttle } from './output.js';
 import { resolve } from 'node:path';
+import { orExclude, pathsFromAudit } from '../audit/from-audit.js';
 
 export interface BackupFlags {
   tag: string[];
@@ -52,6 +53,7 @@ export async function runBackup(ctx: Context, argPaths: string[], flags: BackupF
   let excludes = [...flags.exclude];
   let tags = [...flags.tag];
   let sourceName: string | undefined;
+  let auditExclude: Excluder | undefined;
   if (flags.source) {
     const cfg = await ctx.requireConfig();
     const src = findSource(cfg, flags.source);
@@ -59,6 +61,7 @@ export async function runBackup(ctx: Context, argPaths: string[], flags: BackupF
     if (isDatabaseSource(src)) return runDatabaseBackup(ctx, src, flags);
     if (flags.type !== undefined) throw new UsageError('--type applies to database sources');
     paths = [...(src.paths ?? [])];
+    if (src.from_audit !== undefined) ({ paths, exclude: auditExclude } = await pathsFromAudit(src.from_audit, paths, ctx.out));
     excludes = [...excludes, ...(src.exclude ?? [])];
     tags = [...tags, ...(src.tags ?? [])];
     sourceName = src.name;
@@ -67,7 +70,7 @@ export async function runBackup(ctx: Context, argPaths: string[], flags: BackupF
   for (const f of flags.excludeFile) excludes.push(...(await readExcludeFile(f)));
   excludes = excludes.map((e) => e.trim()).filter((e) => e !== '' && !e.startsWith('#'));
   const abs = [...new Set(paths.map((p) => resolve(p)))];
-  const excluder = makeExcluder(excludes);
+  const excluder = orExclude(makeExcluder(excludes), auditExclude);
   const out = ctx.out;
 
   return ctx.withRepository('backup', 'shared', async (repo) => {

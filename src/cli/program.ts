@@ -15,6 +15,7 @@ import { registerSync } from './sync.js';
 import { registerPg } from './pg.js';
 import { registerReplicate } from './replicate.js';
 import { registerMariadb } from './mariadb.js';
+import { registerAudit } from './audit.js';
 import { registerPoint } from './point.js';
 import { registerHooks } from './hooks.js';
 import { registerDeploy } from './deploy.js';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerPg(program, ctx);
   registerReplicate(program, ctx);
   registerMariadb(program, ctx);
+  registerAudit(program, ctx);
   registerPoint(program, ctx);
   registerHooks(program, ctx);
   registerDeploy(program, ctx);
