@@ -145,15 +145,17 @@ export async function readStreamChecked(repo: Repository, snapshot: Snapshot, na
 }
 
 /**
- * Writes a stream of a snapshot to a new file at `path` (mode 0600) chunk by chunk, hashing as it goes (no copy of
+ * Writes a stream of a snapshot to a new file at `path` (mode 0600, created: it must not exist) chunk by chunk, hashing as it goes (no copy of
  * the whole in memory); true when the bytes match the SHA-256 recorded when it was stored, else the file is removed
  * and false returned.
  */
-export async function writeStreamChecked(repo: Repository, snapshot: Snapshot, name: string, sha256: string, path: string): Promise<boolean> {
+export async function writeStreamChecked(repo: Repository, snapshot: Snapshot, name: string, sha256: string, path: string, owner?: { uid: number; gid: number } | null): Promise<boolean> {
   const hash = createHash('sha256');
-  const fh = await open(path, 'w', 0o600);
+  // a new file (O_EXCL: never through a link someone planted), handed to `owner` through its descriptor
+  const fh = await open(path, 'wx', 0o600);
   let ok = false;
   try {
+    if (owner) await fh.chown(owner.uid, owner.gid);
     for await (const b of readStream(repo, snapshot, name)) {
       hash.update(b);
       for (let done = 0; done < b.length; ) done += (await fh.write(b, done, b.length - done)).bytesWritten;

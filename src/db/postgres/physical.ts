@@ -24,8 +24,8 @@ import { describePostgres, truthy } from './logical.js';
 import { PhysicalToolError, binPath, runCmd } from './pg-process.js';
 import { quoteIdent } from './pg-sql.js';
 import { errorLines, psql, type PgToolsConfig } from './pg-tools.js';
-import { describeTarget, recoverySettings, writeRecovery } from './recovery.js';
-import { PREFETCH_DIR, planPrefetch, prefetchingRestoreCommand, startPrefetch, walEntries, type Prefetch, type PrefetchPlan, type PrefetchUntil } from './wal-archive.js';
+import { confString, describeTarget, recoverySettings, writeRecovery } from './recovery.js';
+import { PREFETCH_CLEANUP_COMMAND, PREFETCH_DIR, planPrefetch, prefetchingRestoreCommand, startPrefetch, walEntries, type Prefetch, type PrefetchPlan, type PrefetchUntil } from './wal-archive.js';
 import { parseLsn, segmentOf } from './wal.js';
 
 export { PhysicalToolError } from './pg-process.js';
@@ -58,12 +58,8 @@ async function endPrefetch(target: DbRestoreTarget, stop: boolean): Promise<stri
   if (!p) return null;
   fetching.delete(target);
   if (stop) p.abort();
-  try {
-    const got = await p.done;
-    return `${got.files} WAL files (${(got.bytes / 1048576).toFixed(0)} MiB) fetched ahead in ${got.seconds.toFixed(1)} s`;
-  } catch (err) {
-    return `fetching WAL ahead failed (${errorMessage(err)}): recovery asked safepoint pg archive-get`;
-  }
+  const got = await p.done;
+  return `${got.files} WAL files (${(got.bytes / 1048576).toFixed(0)} MiB) fetched ahead in ${got.seconds.toFixed(1)} s${got.failed.length > 0 ? `; ${got.failed.length} could not be (${got.failed[0]}): recovery asked safepoint pg archive-get for them` : ''}`;
 }
 
 /** The pid of a server running on `dir` (postmaster.pid names a live process), else null. */
@@ -120,8 +116,8 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
       const plan = planPrefetch(archive, startSegment, until);
       planned = plan;
       beginPrefetch = async () => {
+        await mkdir(join(dir, 'pg_wal'), { recursive: true, mode: 0o700 }); // in place, before the files restore it
         prefetch = await startPrefetch(repo, archive, plan, join(dir, PREFETCH_DIR), { owner: isRoot() ? { uid: data.uid, gid: data.gid } : null, concurrency: PREFETCH_CONCURRENCY });
-        prefetch.done.catch(() => undefined); // awaited below, or by verify
       };
       // in place, the WAL comes alongside the data files; for a copy, after them: its recovery (one process, one
       // core) reads the WAL as it arrives, while the data files get both cores
@@ -165,14 +161,14 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
         // in place, the server starts later (the services): everything is fetched before the step ends
         const t = Date.now();
         const got = await prefetch.done;
-        notes.push(`${ahead}: ${got.files} written, ${((Date.now() - t) / 1000).toFixed(1)} s after the data files; the rest, if any, comes through safepoint pg archive-get`);
+        notes.push(`${ahead}: ${got.files} written, ${((Date.now() - t) / 1000).toFixed(1)} s after the data files${got.failed.length > 0 ? ` (${got.failed.length} failed: ${got.failed[0]})` : ''}; the rest, if any, comes through safepoint pg archive-get`);
       } else {
         // the copy's verify starts the server while the rest arrives; it waits for the fetch to end (or stops it)
         fetching.set(target, prefetch);
         notes.push(`${ahead} while the copy recovers; the rest, if any, comes through safepoint pg archive-get`);
       }
       prefetch = null;
-      settings.push(...recoverySettings(rec, prefetchingRestoreCommand(target.restoreCommand)));
+      settings.push(...recoverySettings(rec, prefetchingRestoreCommand(target.restoreCommand)), `recovery_end_command = ${confString(PREFETCH_CLEANUP_COMMAND)}`);
       notes.push(`recovery settings written: the server replays the archived WAL to ${describeTarget(rec)} when it starts${rec.kind === 'latest' ? '' : ', then opens for writes on a new timeline'}`);
     } else {
       notes.push(`the server recovers to the end of the base backup (${meta.stop_lsn ?? 'unknown LSN'}) when it starts`);
@@ -183,9 +179,12 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
     notes.push(`data files written in ${filesSeconds.toFixed(1)} s, flushed to disk in ${((Date.now() - tSync) / 1000).toFixed(1)} s`);
   } catch (err) {
     // our own half-restored directory goes; what was there before comes back
-    if (prefetch) {
-      prefetch.abort();
-      await prefetch.done.catch(() => undefined);
+    // the WAL fetch (maybe handed over to verify already) stops before anything is removed
+    const pending = prefetch ?? fetching.get(target) ?? null;
+    fetching.delete(target);
+    if (pending) {
+      pending.abort();
+      await pending.done;
     }
     if (created) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     else await emptyDir(dir).catch(() => undefined);

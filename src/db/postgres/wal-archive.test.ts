@@ -76,6 +76,12 @@ test('restore_command: moves what was fetched, waits for what is planned, answer
   assert.equal(waited.code, 0);
   assert.ok(waited.ms >= 250, `returned after ${waited.ms} ms, before the file arrived`);
   assert.equal(await readFile(join(dir, 'pg_wal/RECOVERYXLOG'), 'utf8'), 'segment 4');
+  // asked again once moved (recovery may re-read a segment): no waiting for the fetch, archive-get answers
+  const again = await restoreCommand(dir, command, '000000010000000000000004');
+  assert.equal(again.code, 1);
+  assert.ok(again.ms < 1000, `waited ${again.ms} ms for a file already taken`);
+  assert.deepEqual(await askedOf(), ['000000010000000000000004']);
+  await rm(asked);
 
   // not in the archive the restore listed (a timeline that does not exist): "not there" at once, no process started
   assert.equal((await restoreCommand(dir, command, '00000002.history')).code, 1);
@@ -120,6 +126,7 @@ test('fetching ahead from a repository: the listing first, then each file whole 
   const archive = await walEntries(repo, source.name);
   const plan = planPrefetch(archive, '000000010000000000000003', null);
   const into = join(dir, 'copy', PREFETCH_DIR);
+  await mkdir(join(dir, 'copy', 'pg_wal'), { recursive: true });
   const p = await startPrefetch(repo, archive, plan, into, { owner: null, concurrency: 2 });
   // written before startPrefetch returns: a server started at once finds them
   assert.equal(await readFile(join(into, '.planned'), 'utf8'), '000000010000000000000003\n000000010000000000000004\n');

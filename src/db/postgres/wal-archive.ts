@@ -5,7 +5,7 @@
  * repository. archive-get finds a file by name for restore_command.
  */
 import { createHash } from 'node:crypto';
-import { chown, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { chown, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { PostgresSource } from '../../config/schema-sources.js';
 import type { Repository } from '../../repo/repository.js';
@@ -114,6 +114,8 @@ const PID_FILE = '.pid';
 const ARCHIVED_FILE = '.archived';
 const PLANNED_FILE = '.planned';
 const FETCHING_FILE = '.fetching';
+/** Appended by restore_command: the files it moved into place (asked again, they come from archive-get at once). */
+const TAKEN_FILE = '.taken';
 
 /**
  * restore_command for a restored copy; runs in the data directory. A file fetched ahead is moved into place (no
@@ -127,11 +129,14 @@ export function prefetchingRestoreCommand(archiveGet: string): string {
   const d = PREFETCH_DIR;
   return [
     `if [ -f ${d}/${PID_FILE} ] && [ -d /proc/"$(cat ${d}/${PID_FILE})" ]; then`,
-    `if grep -qxF %f ${d}/${PLANNED_FILE}; then while [ ! -f ${d}/%f ] && [ -f ${d}/${FETCHING_FILE} ]; do sleep 0.02; done;`,
+    `if grep -qxF %f ${d}/${PLANNED_FILE}; then while [ ! -f ${d}/%f ] && [ -f ${d}/${FETCHING_FILE} ] && ! grep -qxF %f ${d}/${TAKEN_FILE} 2>/dev/null; do sleep 0.02; done;`,
     `elif ! grep -qxF %f ${d}/${ARCHIVED_FILE}; then exit 1; fi; fi;`,
-    `if [ -f ${d}/%f ]; then mv ${d}/%f "%p"; else ${archiveGet}; fi`,
+    `if [ -f ${d}/%f ]; then mv ${d}/%f "%p" && echo %f >> ${d}/${TAKEN_FILE}; else ${archiveGet}; fi`,
   ].join(' ');
 }
+
+/** recovery_end_command for a restored copy: what was fetched ahead and not replayed goes when recovery ends. */
+export const PREFETCH_CLEANUP_COMMAND = `rm -rf ${PREFETCH_DIR}`;
 
 /** How much WAL a restore fetches ahead at most; recovery asks archive-get for the rest, one file at a time. */
 export const PREFETCH_MAX_BYTES = 1 << 30;
@@ -172,44 +177,65 @@ export function planPrefetch(entries: readonly (SnapshotWithId & { meta: WalMeta
 }
 
 export interface Prefetch {
-  /** Settles when every planned file is written (or failed: archive-get answers for it), with what was written. */
-  readonly done: Promise<{ files: number; bytes: number; seconds: number }>;
+  /**
+   * Settles (never rejects) when every planned file is written or has failed — a file that failed is fetched by
+   * archive-get when recovery asks for it — with what was written.
+   */
+  readonly done: Promise<{ files: number; bytes: number; seconds: number; failed: string[] }>;
   /** Stops fetching (what is being written is finished first); `done` settles after. */
   readonly abort: () => void;
+}
+
+/** Creates `path` anew (never through a link) with `text`, owned by `owner` (through the descriptor). */
+async function putNew(path: string, text: string, owner: { uid: number; gid: number } | null): Promise<void> {
+  await rm(path, { force: true });
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    if (owner) await fh.chown(owner.uid, owner.gid);
+    await fh.writeFile(text);
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
  * Starts fetching `plan` into `dir` (created; owned by `owner` when given), `concurrency` files at a time, each
  * checked against its recorded hash and renamed into place whole. The listing files restore_command reads are
- * written before this returns, so a server started right after already finds them.
+ * written before this returns, so a server started right after already finds them. Every file is created anew and
+ * handed over through its descriptor: the folder belongs to the database's OS user, who must not be able to make
+ * this process write through a planted link.
  */
 export async function startPrefetch(repo: Repository, entries: readonly { meta: WalMeta }[], plan: PrefetchPlan, dir: string, options: { owner: { uid: number; gid: number } | null; concurrency: number }): Promise<Prefetch> {
   const { owner } = options;
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { mode: 0o700 });
   if (owner) await chown(dir, owner.uid, owner.gid);
-  const put = async (name: string, text: string): Promise<void> => {
-    await writeFile(`${dir}/${name}`, text, { mode: 0o600 });
-    if (owner) await chown(`${dir}/${name}`, owner.uid, owner.gid);
-  };
   const names = (list: readonly { meta: WalMeta }[]): string => [...new Set(list.map((e) => e.meta.file))].map((n) => `${n}\n`).join('');
-  await put(ARCHIVED_FILE, names(entries));
-  await put(PLANNED_FILE, names(plan.files));
-  await put(FETCHING_FILE, '');
-  await put(PID_FILE, `${process.pid}\n`);
+  await putNew(`${dir}/${ARCHIVED_FILE}`, names(entries), owner);
+  await putNew(`${dir}/${PLANNED_FILE}`, names(plan.files), owner);
+  await putNew(`${dir}/${FETCHING_FILE}`, '', owner);
+  await putNew(`${dir}/${PID_FILE}`, `${process.pid}\n`, owner);
   await repo.loadIndex(); // once, before the concurrent reads
   let stopped = false;
   const t0 = Date.now();
-  const run = async (): Promise<{ files: number; bytes: number; seconds: number }> => {
+  const failed: string[] = [];
+  const run = async (): Promise<{ files: number; bytes: number; seconds: number; failed: string[] }> => {
     try {
       const written = await mapLimit(plan.files, options.concurrency, async (e) => {
         if (stopped) return 0;
         const part = `${dir}/${e.meta.file}.part`;
-        if (!(await writeStreamChecked(repo, e, e.meta.file, e.meta.sha256, part))) return 0; // archive-get will say what is wrong
-        if (owner) await chown(part, owner.uid, owner.gid);
-        await rename(part, `${dir}/${e.meta.file}`);
-        return e.meta.size;
+        try {
+          await rm(part, { force: true });
+          if (!(await writeStreamChecked(repo, e, e.meta.file, e.meta.sha256, part, owner))) throw new Error('does not match its recorded hash');
+          await rename(part, `${dir}/${e.meta.file}`);
+          return e.meta.size;
+        } catch (err) {
+          // archive-get fetches it when recovery asks, and says what is wrong
+          failed.push(`${e.meta.file}: ${errorMessage(err)}`);
+          await rm(part, { force: true }).catch(() => undefined);
+          return 0;
+        }
       });
-      return { files: written.filter((n) => n > 0).length, bytes: written.reduce((a, n) => a + n, 0), seconds: (Date.now() - t0) / 1000 };
+      return { files: written.filter((n) => n > 0).length, bytes: written.reduce((a, n) => a + n, 0), seconds: (Date.now() - t0) / 1000, failed };
     } finally {
       // whatever was not fetched comes through archive-get from now on
       await unlink(`${dir}/${FETCHING_FILE}`).catch(() => undefined);
@@ -226,6 +252,7 @@ export async function getWal(repo: Repository, source: PostgresSource, file: str
   const tmp = `${dest}.safepoint-tmp`;
   let ok: boolean;
   try {
+    await unlink(tmp).catch(() => undefined); // left by an interrupted call
     ok = await writeStreamChecked(repo, entry, file, entry.meta.sha256, tmp);
     if (ok) await rename(tmp, dest);
   } catch (err) {
