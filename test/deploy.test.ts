@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstat, readFile, readlink, rm, symlink, writeFile, mkdir } from 'node:fs/promises';
+import { lstat, readFile, readdir, readlink, rm, symlink, writeFile, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { gitProject } from './git-project.js';
 import { planSteps, spawnCli } from './helpers.js';
@@ -99,6 +99,11 @@ test('deploy: releases with restore points; a failed health check rolls back at 
   assert.equal(back.code, 0, back.stderr + back.stdout);
   assert.equal(await live(), r1.id, 'the failed releases are skipped: back to the first one');
   assert.equal(await readFile(join(p.dir, 'config/app.yaml'), 'utf8'), 'port: 8080\n', "the first release's configuration is back");
+  // what the configuration held is kept beside it, never deleted (the automatic rollbacks above kept theirs too)
+  const kept = (await readdir(p.dir)).filter((n) => n.startsWith('config.before-')).sort();
+  assert.ok(kept.length >= 1, (await readdir(p.dir)).join(', '));
+  assert.equal(await readFile(join(p.dir, kept.at(-1)!, 'app.yaml'), 'utf8'), 'port: 1\n');
+  await rm(join(p.dir, kept.at(-1)!), { recursive: true });
   const safety = await p.cli('snapshots', '--json', '--repo', 'files', '--tag', 'safety');
   assert.match(safety.stdout, /"source":"code-config"/, 'the configuration was backed up before being replaced');
   all = await releases();

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parsePoint } from '../src/git/restore-point.js';
 import { gitProject as project } from './git-project.js';
@@ -47,6 +47,11 @@ test('point create tags the commit with its backups; list and show report their 
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stderr + show.stdout, new RegExp(`commit +${head}`));
 
+  // every byte read back
+  const verified = await p.cli('point', 'show', 'latest', '--verify', '--json');
+  assert.equal(verified.code, 0, verified.stderr);
+  assert.equal((JSON.parse(verified.stdout.trim().split('\n').at(-1)!) as { state: string }).state, 'verified');
+
   // the database backup is forgotten: the point says what it lacks
   const sessions = point.snapshots.find((s) => s.source === 'sessions')!;
   assert.equal((await p.cli('forget', sessions.id, '--repo', 'db')).code, 0);
@@ -55,6 +60,20 @@ test('point create tags the commit with its backups; list and show report their 
   const shown = JSON.parse(after.stdout.trim().split('\n').at(-1)!) as { state: string; absent: string[] };
   assert.equal(shown.state, 'incomplete');
   assert.match(shown.absent.join('\n'), /sessions: snapshot [0-9a-f]{8} is not in repository db/);
+
+  // a damaged pack of the files repository: --verify finds it
+  const dataDir = join(p.root, 'repo-files', 'data');
+  for (const sub of await readdir(dataDir)) {
+    for (const name of await readdir(join(dataDir, sub))) {
+      const file = join(dataDir, sub, name);
+      const bytes = await readFile(file);
+      bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+      await writeFile(file, bytes);
+    }
+  }
+  const damaged = await p.cli('point', 'list', '--verify', '--json');
+  assert.equal(damaged.code, 1);
+  assert.match(damaged.stdout, /is damaged \(/);
 
   const unknown = await p.cli('point', 'show', 'nope');
   assert.equal(unknown.code, 2);

@@ -6,7 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, relative } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { LoadedConfig } from '../config/load.js';
@@ -79,7 +79,7 @@ export async function runCodeRestore(c: Context, f: CodeRestoreFlags): Promise<n
   const cfg = await c.requireConfig();
   if (f.into === undefined) throw new UsageError('restore code needs --into DIR: a new folder for the checkout (the live release is never touched)');
   if ((f.point === undefined) === (f.rev === undefined)) throw new UsageError('restore code needs --point P (a restore point) or --rev R (a git revision), one of them');
-  const into = f.into;
+  const into = resolve(f.into);
   await ensureEmpty(into);
   const root = await workTree(f.gitDir ?? cfg.dir).catch(() => null);
   const from = cfg.deploy?.git ?? root;

@@ -4,12 +4,12 @@
  * health checks fail after the switch (Argo Rollouts' analysis).
  */
 import type { Command } from 'commander';
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { cloneAt } from '../deploy/checkout.js';
-import { placeSnapshot } from '../deploy/config-restore.js';
+import { placeSnapshot, type Placed } from '../deploy/config-restore.js';
 import { linkShared, migrationsRun, runScripts, watchHealth } from '../deploy/release-steps.js';
 import { listReleases, liveRelease, pruneReleases, readRecord, releaseId, switchCurrent, writeRecord, type ReleaseRecord } from '../deploy/release.js';
 import { changedPaths, workTree } from '../git/git.js';
@@ -90,25 +90,35 @@ async function afterSwitch(d: DeployConfig, release: string, record: ReleaseReco
 }
 
 /**
- * Puts back the configuration a release was deployed with (its snapshots, in place), after a safety backup of the
- * configuration as it is now. Returns what was done, one line.
+ * Puts back the configuration a release was deployed with (its snapshots, in place). Every source is backed up
+ * first (tag safety) before anything changes; what each path held is kept beside it (`<path>.before-<time>`: a
+ * safety backup honours the source's excludes, so it may not hold everything); if one source cannot be placed,
+ * those already placed are put back. Returns what was done, one line.
  */
 async function restoreReleaseConfig(c: Context, cfg: LoadedConfig, record: ReleaseRecord): Promise<string> {
-  if (record.config_snapshots.length === 0) return 'no configuration backup recorded with the release: configuration left as it is';
-  const done: string[] = [];
-  for (const part of record.config_snapshots) {
-    const source = cfg.sources.find((s) => s.name === part.source);
-    if (!source || source.type !== 'files') continue;
-    const code = await runBackup(c, [], { source: source.name, tag: ['safety'], exclude: [], excludeFile: [] });
-    if (code !== 0) throw new UserError(`safety backup of ${source.name} was incomplete (exit ${code}): configuration not replaced`);
-    const placed = await c.withRepository('rollback', 'shared', async (repo) => {
-      await repo.loadIndex();
-      return placeSnapshot(repo, await findSnapshot(repo, part.id), (p) => p, true);
-    }, source.name);
-    for (const p of placed) if (p.aside) await rm(p.aside, { recursive: true, force: true }); // the safety backup holds it
-    done.push(`${source.name} from snapshot ${shortId(part.id)} (safety backup taken first)`);
+  const parts = record.config_snapshots.map((part) => ({ part, source: cfg.sources.find((s) => s.name === part.source) })).filter((x) => x.source?.type === 'files');
+  if (parts.length === 0) return 'no configuration backup recorded with the release: configuration left as it is';
+  for (const { source } of parts) {
+    const code = await runBackup(c, [], { source: source!.name, tag: ['safety'], exclude: [], excludeFile: [] });
+    if (code !== 0) throw new UserError(`safety backup of ${source!.name} was incomplete (exit ${code}): configuration not replaced`);
   }
-  return `configuration restored: ${done.join(', ') || 'nothing'}`;
+  const placed: Placed[] = [];
+  try {
+    for (const { part, source } of parts) {
+      placed.push(...(await c.withRepository('rollback', 'shared', async (repo) => {
+        await repo.loadIndex();
+        return placeSnapshot(repo, await findSnapshot(repo, part.id), (p) => p, true);
+      }, source!.name)));
+    }
+  } catch (err) {
+    for (const p of placed.reverse()) {
+      await rm(p.dest, { recursive: true, force: true }).catch(() => undefined);
+      if (p.aside) await rename(p.aside, p.dest).catch(() => undefined);
+    }
+    throw err;
+  }
+  const kept = placed.filter((p) => p.aside).map((p) => p.aside);
+  return `configuration restored from ${parts.map(({ part }) => `${part.source} snapshot ${shortId(part.id)}`).join(', ')} (safety backup taken first${kept.length > 0 ? `; the replaced files are kept in ${kept.join(', ')}` : ''})`;
 }
 
 /** The rollback target: `to`, else the newest healthy release older than the live one. */
@@ -163,7 +173,8 @@ async function switchTo(d: DeployConfig, left: { dir: string; record: ReleaseRec
  * `rollback deploy` does step by step, in one go for the automatic rollback of a deploy).
  */
 async function switchBack(c: Context, cfg: LoadedConfig, d: DeployConfig, left: { dir: string; record: ReleaseRecord }, target: { dir: string; record: ReleaseRecord }, why: string): Promise<string> {
-  const config = await restoreReleaseConfig(c, cfg, target.record);
+  // the switch back happens even when the configuration cannot be restored: the failing release must not stay live
+  const config = await restoreReleaseConfig(c, cfg, target.record).catch((err: unknown) => `configuration NOT restored (${errorMessage(err)}): restore it by hand`);
   await switchTo(d, left, target, why);
   const after = await afterSwitch(d, target.dir, target.record);
   const note = migrationNote(cfg, left.record, await pointMessage(cfg, left.record.point));
@@ -213,7 +224,6 @@ export async function runDeploy(c: Context, f: DeployFlags): Promise<number> {
         const commit = await cloneAt(d.git, rev, tmp);
         const id = releaseId(started, commit);
         const dir = join(releasesDir, id);
-        const { rename } = await import('node:fs/promises');
         await rename(tmp, dir);
         const prev = previous as { dir: string; record: ReleaseRecord } | null;
         release = { dir, record: { id, commit, rev: f.rev, created: started.toISOString(), status: 'preparing', point: null, config_snapshots: [], ran_migrations: false, previous: prev?.record.id ?? null } };

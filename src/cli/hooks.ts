@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { git, commitInfo, hooksDir, workTree } from '../git/git.js';
 import { HOOK_NAMES, installHooks, reportKept, uninstallHooks } from '../git/hooks.js';
 import { majorReason, parseMajorRules, type GitEvent } from '../git/major.js';
-import { DEFAULT_TAG_PREFIX } from '../git/restore-point.js';
+import { DEFAULT_TAG_PREFIX, safeLabel } from '../git/restore-point.js';
 import { UsageError, errorMessage } from '../util/errors.js';
 import { shellWord } from '../util/shell.js';
 import type { Context } from './context.js';
@@ -29,7 +29,7 @@ export function registerHooks(program: Command, ctx: () => Context): void {
       const command = [process.execPath, cli, '--config', cfg.file].map(shellWord).join(' ');
       const prefix = cfg.deploy?.restore_points?.tag_prefix ?? DEFAULT_TAG_PREFIX;
       const rules = parseMajorRules(cfg.deploy?.restore_points?.major ?? []);
-      const { written, kept } = await installHooks(where, command, prefix, f.force ?? false);
+      const { written, kept } = await installHooks(where, command, prefix, dir, f.force ?? false);
       c.out.event({ message_type: 'hooks', dir: where, written, kept });
       if (written.length > 0) c.out.info(`installed ${written.join(', ')} in ${where}: a restore point is made on ${rules.map((r) => (r.kind === 'tag' ? `a tag ${r.glob}` : r.kind === 'merge' ? `a merge into ${r.branch}` : 'a breaking change')).join(', ')}`);
       const warn = reportKept(kept, where);
@@ -53,8 +53,9 @@ export function registerHooks(program: Command, ctx: () => Context): void {
     .description('what the hooks call: decide whether the event is major and, if so, create a restore point (never fails the git command)')
     .argument('<hook>', `${HOOK_NAMES.filter((h) => h !== 'reference-transaction').join(' | ')} | tag`)
     .argument('[tags...]', 'tag: the tags just created')
-    .action(async (hook: string, tags: string[]) => {
-      process.exitCode = await runHook(ctx(), hook, tags);
+    .option('--git-dir <dir>', 'the work tree the hooks were installed in (written into them)')
+    .action(async (hook: string, tags: string[], f: { gitDir?: string }) => {
+      process.exitCode = await runHook(ctx(), hook, tags, f.gitDir);
     });
 }
 
@@ -70,17 +71,19 @@ async function eventsOf(dir: string, hook: string, tags: readonly string[]): Pro
   throw new UsageError(`hooks run ${hook}: expected post-commit, post-merge or tag`);
 }
 
-async function runHook(c: Context, hook: string, tags: readonly string[]): Promise<number> {
+async function runHook(c: Context, hook: string, tags: readonly string[], gitDir: string | undefined): Promise<number> {
   try {
     const cfg = await c.requireConfig();
-    const dir = await workTree(cfg.dir);
+    const dir = await workTree(gitDir ?? cfg.dir);
+    // hooks shared by several repositories (core.hooksPath): only the one they were installed for makes points
+    if (gitDir !== undefined && (await workTree(process.cwd()).catch(() => null)) !== dir) return 0;
     const rules = parseMajorRules(cfg.deploy?.restore_points?.major ?? []);
     for (const { event, rev } of await eventsOf(dir, hook, tags)) {
       const reason = majorReason(rules, event);
       if (reason === null) continue;
       c.out.info(`safepoint: ${reason}: creating a restore point`);
-      const label = reason.startsWith('tag ') ? reason.slice(4).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 40) || null : reason.replace(/[^A-Za-z0-9]+/g, '-');
-      await runCreate(c, { rev, source: [], codeOnly: true, allowDirty: true, bundle: true, reason, ...(label ? { label } : {}) });
+      const label = safeLabel(reason.startsWith('tag ') ? reason.slice(4) : reason);
+      await runCreate(c, { rev, source: [], codeOnly: true, allowDirty: true, bundle: true, reason, gitDir: dir, ...(label ? { label } : {}) });
     }
   } catch (err) {
     // a hook must not break the user's git command: say what went wrong, exit 0

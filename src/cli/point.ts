@@ -8,10 +8,11 @@ import type { LoadedConfig } from '../config/load.js';
 import type { SourceConfig } from '../config/schema.js';
 import { findSource } from '../config/lookup.js';
 import { isDatabaseSource } from '../db/drivers.js';
-import { changedPaths, bundleStream, createTag, git, listTags, resolveCommit, workTree } from '../git/git.js';
+import { changedPaths, bundleStream, checkTagName, createTag, git, listTags, resolveCommit, workTree } from '../git/git.js';
 import { DEFAULT_TAG_PREFIX, findPoint, formatPoint, parsePoint, pointTagName, type PointDatabase, type PointSnapshot, type RestorePoint } from '../git/restore-point.js';
 import { shortId } from '../repo/ids.js';
-import { loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
+import { findSnapshot, loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
+import { verifySnapshotData } from '../verify/snapshot-data.js';
 import { ExitCode, UsageError, UserError, errorMessage } from '../util/errors.js';
 import { runBackup } from './backup.js';
 import type { Context } from './context.js';
@@ -48,7 +49,8 @@ export function registerPoint(program: Command, ctx: () => Context): void {
     .command('list')
     .description('list restore points, oldest first, with their state: every part present in its repository, or what is missing')
     .option('--git-dir <dir>', "the project's git work tree (default: the config file's folder)")
-    .action(async (f: { gitDir?: string }) => {
+    .option('--verify', "also read back every byte of every part (exit 1 when one is missing or damaged)")
+    .action(async (f: { gitDir?: string; verify?: boolean }) => {
       process.exitCode = await runList(ctx(), f);
     });
   point
@@ -56,7 +58,8 @@ export function registerPoint(program: Command, ctx: () => Context): void {
     .description('show a restore point: its commit, backups, database positions and state')
     .argument('<point>', 'tag name, its time part (20261129T071200Z), a unique prefix, or "latest"')
     .option('--git-dir <dir>', "the project's git work tree (default: the config file's folder)")
-    .action(async (ref: string, f: { gitDir?: string }) => {
+    .option('--verify', "also read back every byte of the point's backups and bundle (exit 1 when one is missing or damaged)")
+    .action(async (ref: string, f: { gitDir?: string; verify?: boolean }) => {
       process.exitCode = await runShow(ctx(), ref, f);
     });
 }
@@ -109,6 +112,7 @@ export async function createPoint(c: Context, f: CreateFlags): Promise<{ point: 
   }
   const now = new Date();
   const tag = pointTagName(prefix, now, f.label ?? null);
+  await checkTagName(dir, tag);
   if ((await listTags(dir, tag)).some((t) => t.name === tag)) throw new UserError(`tag ${tag} exists already: wait a second, or give another --label`);
   const sources = pointSources(cfg, f);
   c.out.info(`restore point ${tag} on commit ${commit.slice(0, 12)}: ${sources.length} sources`);
@@ -162,7 +166,8 @@ async function databasePosition(source: SourceConfig, tag: string): Promise<Poin
   if (source.type !== 'postgres' || source.mode !== 'physical' || !source.wal_archiving) return null;
   const { psql } = await import('../db/postgres/pg-tools.js');
   const { quoteLiteral } = await import('../db/postgres/pg-sql.js');
-  const name = `safepoint-${tag.replace(/[^A-Za-z0-9._-]+/g, '-')}`;
+  // PostgreSQL keeps at most 63 bytes of a restore point name: the time of the tag, not its label
+  const name = `safepoint-point-${/\d{8}T\d{6}Z/.exec(tag)?.[0] ?? Date.now()}`;
   const [[lsn = '', timeline = ''] = []] = await psql(source, 'postgres', `SELECT pg_catalog.pg_create_restore_point(${quoteLiteral(name)}), (SELECT timeline_id FROM pg_catalog.pg_control_checkpoint());`);
   return { source: source.name, kind: 'postgres', position: { restore_point: name, lsn, timeline } };
 }
@@ -172,7 +177,7 @@ async function storeBundle(c: Context, cfg: LoadedConfig, dir: string, commit: s
   const holder = sources.find((s) => s.type === 'files') ?? cfg.sources.find((s) => s.type === 'files');
   const repoName = holder?.repository ?? Object.keys(cfg.repositories)[0];
   if (repoName === undefined) throw new UsageError('no repository to store the git bundle in');
-  const ref = 'refs/safepoint/bundle';
+  const ref = `refs/safepoint/bundle-${process.pid}-${Date.now()}`; // one per point: points may be made at once
   await git(dir, ['update-ref', ref, commit]);
   try {
     const { backupStreams } = await import('../snapshot/stream-backup.js');
@@ -191,16 +196,18 @@ async function storeBundle(c: Context, cfg: LoadedConfig, dir: string, commit: s
 
 export interface PointState {
   readonly point: RestorePoint;
-  /** Parts that are not in their repository (or whose repository could not be opened), one line each. */
+  /** Parts that are not in their repository (or whose repository could not be opened, or damaged), one line each. */
   readonly absent: readonly string[];
+  /** Every part's data was read back and verified (`--verify`). */
+  readonly verified: boolean;
 }
 
 /** The restore points of the project, oldest first, each with its parts looked up in their repositories. */
-export async function loadPoints(c: Context, gitDir?: string): Promise<{ dir: string; prefix: string; points: PointState[] }> {
+export async function loadPoints(c: Context, gitDir?: string, o: { verify?: boolean; only?: string } = {}): Promise<{ dir: string; prefix: string; points: PointState[] }> {
   const cfg = await c.requireConfig();
   const dir = await workTree(gitDir ?? cfg.dir);
   const prefix = tagPrefix(cfg);
-  const points = (await listTags(dir, prefix)).map((t) => parsePoint(t.name, t.message)).filter((p): p is RestorePoint => p !== null);
+  const points = (await listTags(dir, prefix)).map((t) => parsePoint(t.name, t.message)).filter((p): p is RestorePoint => p !== null && (o.only === undefined || p.tag === o.only));
   // one listing per repository, shared by every point
   const ids = new Map<string, Set<string> | Error>();
   const repoOf = (source: string): string | undefined => {
@@ -228,31 +235,43 @@ export async function loadPoints(c: Context, gitDir?: string): Promise<{ dir: st
       const have = await idsIn(repoName);
       if (have instanceof Error) absent.push(`${part.source}: repository ${repoName} cannot be read (${have.message})`);
       else if (!have.has(part.id)) absent.push(`${part.source}: snapshot ${shortId(part.id)} is not in repository ${repoName} (forgotten?)`);
+      else if (o.verify) {
+        const r = await c.withRepository('point', 'shared', async (repo) => {
+          await repo.loadIndex();
+          return verifySnapshotData(repo, (await findSnapshot(repo, part.id)).tree);
+        }, undefined, { repository: repoName });
+        if (r.problems.length > 0) absent.push(`${part.source}: snapshot ${shortId(part.id)} is damaged (${r.problems.length} problems: ${r.problems.slice(0, 2).join('; ')})`);
+      }
     }
-    states.push({ point, absent });
+    states.push({ point, absent, verified: o.verify === true && absent.length === 0 });
   }
   return { dir, prefix, points: states };
 }
 
 function stateWord(s: PointState): string {
-  return s.absent.length === 0 ? 'complete' : `incomplete (${s.absent.length} missing)`;
+  return s.absent.length === 0 ? (s.verified ? 'complete, every byte verified' : 'complete') : `incomplete (${s.absent.length} missing or damaged)`;
 }
 
-async function runList(c: Context, f: { gitDir?: string }): Promise<number> {
-  const { points } = await loadPoints(c, f.gitDir);
+function stateOf(s: PointState): string {
+  return s.absent.length > 0 ? 'incomplete' : s.verified ? 'verified' : 'complete';
+}
+
+async function runList(c: Context, f: { gitDir?: string; verify?: boolean }): Promise<number> {
+  const { points } = await loadPoints(c, f.gitDir, { verify: f.verify ?? false });
   for (const s of points) {
-    c.out.event({ message_type: 'point', ...s.point, state: s.absent.length === 0 ? 'complete' : 'incomplete', absent: s.absent });
+    c.out.event({ message_type: 'point', ...s.point, state: stateOf(s), absent: s.absent });
     c.out.info(`${s.point.tag}  ${s.point.commit.slice(0, 12)}  ${s.point.reason}  ${s.point.snapshots.length} backups, ${s.point.databases.length} db positions  ${stateWord(s)}`);
   }
   if (points.length === 0) c.out.info('no restore point yet: create one with `safepoint point create`');
-  return 0;
+  return f.verify && points.some((s) => s.absent.length > 0) ? 1 : 0;
 }
 
-async function runShow(c: Context, ref: string, f: { gitDir?: string }): Promise<number> {
+async function runShow(c: Context, ref: string, f: { gitDir?: string; verify?: boolean }): Promise<number> {
   const { points, prefix } = await loadPoints(c, f.gitDir);
-  const s = findPoint(points.map((x) => ({ ...x, tag: x.point.tag })), ref, prefix);
+  let s = findPoint(points.map((x) => ({ ...x, tag: x.point.tag })), ref, prefix);
+  if (f.verify) s = { ...(await loadPoints(c, f.gitDir, { verify: true, only: s.point.tag })).points[0]!, tag: s.point.tag };
   const p = s.point;
-  c.out.event({ message_type: 'point', ...p, state: s.absent.length === 0 ? 'complete' : 'incomplete', absent: s.absent });
+  c.out.event({ message_type: 'point', ...p, state: stateOf(s), absent: s.absent });
   c.out.info(`restore point ${p.tag}`);
   c.out.info(`  commit   ${p.commit}`);
   c.out.info(`  created  ${p.created} on ${p.host} (${p.reason})`);
@@ -261,5 +280,5 @@ async function runShow(c: Context, ref: string, f: { gitDir?: string }): Promise
   if (p.bundle) c.out.info(`  git      bundle in snapshot ${shortId(p.bundle.id)}`);
   c.out.info(`  state    ${stateWord(s)}`);
   for (const a of s.absent) c.out.info(`    - ${a}`);
-  return 0;
+  return f.verify && s.absent.length > 0 ? 1 : 0;
 }

@@ -3,7 +3,7 @@
  * bundle kept in the backup repository when the server is gone.
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { GitError, git } from '../git/git.js';
 import { UserError, isErrno } from '../util/errors.js';
 
@@ -20,7 +20,8 @@ export async function ensureEmpty(into: string): Promise<void> {
  * Clones `from` (a URL, a path, or a bundle file) into `into` and checks out `rev` detached (trying `origin/<rev>`
  * for a branch of the remote). Resolves with the commit id. On failure nothing is left in `into`.
  */
-export async function cloneAt(from: string, rev: string, into: string): Promise<string> {
+export async function cloneAt(from: string, rev: string, intoPath: string): Promise<string> {
+  const into = resolve(intoPath);
   await ensureEmpty(into);
   await mkdir(dirname(into), { recursive: true });
   try {
@@ -40,7 +41,8 @@ export async function cloneAt(from: string, rev: string, into: string): Promise<
 }
 
 /** Checks out `commit` from a git bundle file (every ref it holds fetched) into `into`. */
-export async function checkoutFromBundle(bundle: string, commit: string, into: string): Promise<string> {
+export async function checkoutFromBundle(bundle: string, commit: string, intoPath: string): Promise<string> {
+  const into = resolve(intoPath);
   await ensureEmpty(into);
   await mkdir(into, { recursive: true });
   try {

@@ -83,21 +83,27 @@ export interface TagInfo {
   readonly taggerDate: string;
 }
 
-/** Annotated tags under `refs/tags/<prefix>`, oldest first. */
+/** Annotated tags whose name starts with `prefix` (any prefix, not only a folder), oldest first. */
 export async function listTags(dir: string, prefix: string): Promise<TagInfo[]> {
   const sep = '\x1e';
-  const out = await git(dir, ['for-each-ref', '--sort=creatordate', `--format=%(refname:strip=2)%00%(*objectname)%00%(objectname)%00%(creatordate:iso-strict)%00%(contents)${sep}`, `refs/tags/${prefix}`]);
+  // for-each-ref matches a pattern only up to a slash: list every tag, filter here
+  const out = await git(dir, ['for-each-ref', '--sort=creatordate', `--format=%(refname:strip=2)%00%(*objectname)%00%(objectname)%00%(creatordate:iso-strict)%00%(contents)${sep}`, 'refs/tags/']);
   return out.split(`${sep}\n`).filter((r) => r.trim() !== '').map((r) => {
     const [name = '', peeled = '', object = '', date = '', message = ''] = r.split('\0');
     return { name, commit: peeled || object, message: message.trimEnd(), taggerDate: date };
+  }).filter((t) => t.name.startsWith(prefix));
+}
+
+/** @throws GitError when git would refuse `name` as a tag name (checked before anything is backed up). */
+export async function checkTagName(dir: string, name: string): Promise<void> {
+  await git(dir, ['check-ref-format', `refs/tags/${name}`]).catch((err: unknown) => {
+    throw new GitError(`${JSON.stringify(name)} is not a valid tag name (check deploy.restore_points.tag_prefix and --label)`, { cause: err });
   });
 }
 
 /** Creates annotated tag `name` on `commit` with `message`; refuses to replace one. */
 export async function createTag(dir: string, name: string, commit: string, message: string): Promise<void> {
-  await git(dir, ['check-ref-format', `refs/tags/${name}`]).catch((err: unknown) => {
-    throw new GitError(`${JSON.stringify(name)} is not a valid tag name`, { cause: err });
-  });
+  await checkTagName(dir, name);
   await git(dir, ['tag', '--annotate', '--file=-', '--end-of-options', name, commit], { input: message, env: identityEnv() });
 }
 

@@ -3,7 +3,7 @@
  * post-merge (a merge or pull landing on a branch) and reference-transaction (a tag created). Each hands the event to
  * `safepoint hooks run`, which decides with the `major` rules. Hooks safepoint did not write are never replaced.
  */
-import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../util/errors.js';
 import { shellWord } from '../util/shell.js';
@@ -15,15 +15,16 @@ export type HookName = (typeof HOOK_NAMES)[number];
 const MARK = '# safepoint hook';
 
 /** The script of one hook; `command` is the safepoint command line (node, CLI, --config) already quoted. */
-export function hookScript(name: HookName, command: string, tagPrefix: string): string {
+export function hookScript(name: HookName, command: string, tagPrefix: string, workTree: string): string {
   const head = `#!/bin/sh\n${MARK}: restore points on major commits (\`safepoint hooks uninstall\` removes it; SAFEPOINT_HOOKS=0 skips it)\n[ "$SAFEPOINT_HOOKS" = 0 ] && exit 0\n`;
-  if (name !== 'reference-transaction') return `${head}exec ${command} hooks run ${name}\n`;
+  const dir = `--git-dir ${shellWord(workTree)}`;
+  if (name !== 'reference-transaction') return `${head}exec ${command} hooks run ${name} ${dir}\n`;
   // called for every ref update (each commit too): start safepoint only for tags just created, never for its own
   const own = `refs/tags/${tagPrefix}`;
   return `${head}[ "$1" = committed ] || exit 0\n`
     + `tags=$(grep -E '^0+ [0-9a-f]+ refs/tags/' | cut -d' ' -f3 | grep -vF ${shellWord(own)} | sed 's|^refs/tags/||')\n`
     + '[ -n "$tags" ] || exit 0\n'
-    + `exec ${command} hooks run tag $tags\n`;
+    + `exec ${command} hooks run tag ${dir} $tags\n`;
 }
 
 async function existing(path: string): Promise<string | null> {
@@ -37,22 +38,25 @@ async function existing(path: string): Promise<string | null> {
 
 /**
  * Writes the hooks into `hooksDir`. A hook file that is not ours is left alone and reported (unless `force`, which
- * keeps it as `<name>.before-safepoint`). Returns what was written and what was skipped.
+ * keeps it as `<name>.before-safepoint`, whole, unless one is there already). Returns what was written and what was skipped.
  */
-export async function installHooks(hooksDir: string, command: string, tagPrefix: string, force: boolean): Promise<{ written: string[]; kept: string[] }> {
+export async function installHooks(hooksDir: string, command: string, tagPrefix: string, workTree: string, force: boolean): Promise<{ written: string[]; kept: string[] }> {
   const written: string[] = [];
   const kept: string[] = [];
+  await mkdir(hooksDir, { recursive: true });
   for (const name of HOOK_NAMES) {
     const path = join(hooksDir, name);
     const before = await existing(path);
     if (before !== null && !before.includes(MARK)) {
-      if (!force) {
+      // another tool's hook (maybe a symlink to a shared script): moved aside whole, never overwritten
+      if (!force || (await existing(`${path}.before-safepoint`)) !== null) {
         kept.push(name);
         continue;
       }
-      await writeFile(`${path}.before-safepoint`, before, { mode: 0o755 });
+      await rename(path, `${path}.before-safepoint`);
     }
-    await writeFile(path, hookScript(name, command, tagPrefix), { mode: 0o755 });
+    await rm(path, { force: true }); // ours, or nothing: a new file (never writing through a link)
+    await writeFile(path, hookScript(name, command, tagPrefix, workTree), { mode: 0o755, flag: 'wx' });
     await chmod(path, 0o755);
     written.push(name);
   }
@@ -67,11 +71,7 @@ export async function uninstallHooks(hooksDir: string): Promise<string[]> {
     const text = await existing(path);
     if (text === null || !text.includes(MARK)) continue;
     await rm(path);
-    const aside = await existing(`${path}.before-safepoint`);
-    if (aside !== null) {
-      await writeFile(path, aside, { mode: 0o755 });
-      await rm(`${path}.before-safepoint`);
-    }
+    if ((await existing(`${path}.before-safepoint`)) !== null) await rename(`${path}.before-safepoint`, path);
     removed.push(name);
   }
   return removed;

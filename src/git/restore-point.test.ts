@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findPoint, formatPoint, parsePoint, pointTagName, type RestorePoint } from './restore-point.js';
+import { findPoint, formatPoint, parsePoint, pointTagName, safeLabel, type RestorePoint } from './restore-point.js';
 import { isBreaking, majorReason, parseMajorRules } from './major.js';
 
 const ID = (c: string): string => c.repeat(64);
@@ -19,6 +19,12 @@ test('a restore point survives its tag message: every part, unknown trailers ign
   assert.equal(parsePoint('restore-point/x', 'a tag someone else made\n\nwith text'), null);
   assert.equal(pointTagName('restore-point/', new Date('2026-11-29T07:12:00.999Z'), null), 'restore-point/20261129T071200Z');
   assert.throws(() => pointTagName('restore-point/', new Date(), '../x'), /--label/);
+  for (const bad of ['a..b', 'x.', '-x', 'a'.repeat(41)]) assert.throws(() => pointTagName('restore-point/', new Date(), bad), /--label/, bad);
+  // labels the hooks derive from tag names and reasons are always valid
+  for (const [text, label] of [['v1.2.0', 'v1.2.0'], ['merge into main', 'merge-into-main'], ['release/2026..11.', 'release-2026.11'], ['...', null], [`v${'9'.repeat(50)}.`, `v${'9'.repeat(39)}`]] as const) {
+    assert.equal(safeLabel(text), label, text);
+    if (label) assert.doesNotThrow(() => pointTagName('restore-point/', new Date(), label));
+  }
 });
 
 test('points are found by name, time part, prefix or latest; ambiguity names the candidates', () => {

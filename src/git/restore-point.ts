@@ -38,7 +38,13 @@ export interface RestorePoint {
   readonly missing: readonly string[];
 }
 
-const LABEL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/;
+const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38}[A-Za-z0-9])?$/;
+
+/** A tag-name label made of `text`: allowed characters only, no `..`, at most 40, starting and ending alphanumeric. */
+export function safeLabel(text: string): string | null {
+  const cleaned = text.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/\.{2,}/g, '.').slice(0, 40).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  return cleaned === '' ? null : cleaned;
+}
 
 /** `20261129T071200Z` for a date (UTC, seconds). */
 export function pointStamp(d: Date): string {
@@ -47,7 +53,7 @@ export function pointStamp(d: Date): string {
 
 /** The tag name of a point made at `time` with an optional label. @throws UsageError on a label git or humans would trip on. */
 export function pointTagName(prefix: string, time: Date, label: string | null): string {
-  if (label !== null && !LABEL.test(label)) throw new UsageError(`--label ${JSON.stringify(label)}: use up to 40 letters, digits, dots, dashes or underscores, starting with a letter or digit`);
+  if (label !== null && (!LABEL.test(label) || label.includes('..'))) throw new UsageError(`--label ${JSON.stringify(label)}: use up to 40 letters, digits, dots, dashes or underscores, starting and ending with a letter or digit, no ".."`);
   return `${prefix}${pointStamp(time)}${label ? `-${label}` : ''}`;
 }
 
