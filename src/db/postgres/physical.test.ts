@@ -132,6 +132,7 @@ test('physical: a full base backup holds the data directory and its WAL; restore
     const checks = await driver.verify(src, snapshot, { into });
     const verifyMs = Date.now() - t2;
     assert.deepEqual(checks.map((x) => [x.name, x.ok]), [['files restored', true], ['server starts', true], ['amcheck', true], ['sql: SELECT count(*) = 1000 FROM items', true]], JSON.stringify(checks));
+    assert.match(checks.find((x) => x.name === 'amcheck')?.detail ?? '', /^[1-9]\d* btree indexes of user tables/, 'the indexes were really checked');
     assert.match(checks[1]!.detail, new RegExp(`system identifier ${sysid}`));
     assert.equal((await readdir(into)).includes('postmaster.pid'), false, 'the throwaway server is stopped');
 

@@ -22,7 +22,6 @@ import { type DatabaseDriver, type DbCheck, type DbRestoreResult, type DbRestore
 import { BACKUP_END_DIR, baseBackup, type PostgresPhysicalMeta } from './base-backup.js';
 import { describePostgres, truthy } from './logical.js';
 import { PhysicalToolError, binPath, runCmd } from './pg-process.js';
-import { quoteIdent } from './pg-sql.js';
 import { errorLines, psql, type PgToolsConfig } from './pg-tools.js';
 import { confString, describeTarget, recoverySettings, writeRecovery } from './recovery.js';
 import { PREFETCH_CLEANUP_COMMAND, PREFETCH_DIR, planPrefetch, prefetchingRestoreCommand, startPrefetch, walEntries, type Prefetch, type PrefetchPlan, type PrefetchUntil } from './wal-archive.js';
@@ -204,30 +203,39 @@ function sqlChecksOf(source: PostgresSource): string[] {
   return source.checks.flatMap((c) => ('sql' in c ? [c.sql] : []));
 }
 
-/** bt_index_check of the valid btree indexes of user tables, with amcheck from `schema`; one row: the count. */
-function indexCheckSql(schema: string): string {
-  return `SELECT count(${quoteIdent(schema)}.bt_index_check(c.oid)) FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+/**
+ * One script per database: amcheck installed for the check (in its own schema, in a transaction rolled back) when
+ * missing, its schema put on the search path, then bt_index_check of the valid btree indexes of user tables; the
+ * last row is the count. One psql process per database: each costs a process start while the copy is being timed.
+ */
+function indexCheckScript(): string {
+  return `BEGIN;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'amcheck') THEN
+    CREATE SCHEMA safepoint_amcheck;
+    CREATE EXTENSION amcheck SCHEMA safepoint_amcheck;
+  END IF;
+  PERFORM pg_catalog.set_config('search_path', (SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck') || ', pg_catalog', true);
+END $$;
+SELECT count(bt_index_check(c.oid)) FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
   JOIN pg_catalog.pg_am a ON a.oid = c.relam JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE a.amname = 'btree' AND c.relpersistence <> 't' AND i.indisvalid AND i.indisready
-    AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%';`;
+    AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%';
+ROLLBACK;`;
 }
 
 /** amcheck on every connectable database, installed for the check in a rolled-back transaction when missing. */
 async function amcheck(cfg: PgToolsConfig): Promise<DbCheck> {
   const name = 'amcheck';
   try {
-    const dbs = (await psql(cfg, 'postgres', 'SELECT datname FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1;')).map((r) => r[0] ?? '');
-    const [[available] = []] = await psql(cfg, 'postgres', "SELECT count(*) > 0 FROM pg_catalog.pg_available_extensions WHERE name = 'amcheck';");
-    if (available !== 't') return { name, ok: true, detail: 'amcheck not available (install the PostgreSQL contrib package to check indexes)' };
+    const rows = await psql(cfg, 'postgres', "SELECT datname, (SELECT count(*) > 0 FROM pg_catalog.pg_available_extensions WHERE name = 'amcheck') FROM pg_catalog.pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1;");
+    if (rows[0]?.[1] !== 't') return { name, ok: true, detail: 'amcheck not available (install the PostgreSQL contrib package to check indexes)' };
     let indexes = 0;
-    for (const db of dbs) {
-      const [[schema] = []] = await psql(cfg, db, "SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck';");
-      const tmp = 'safepoint_amcheck';
-      const install = schema === undefined ? `CREATE SCHEMA ${tmp};\nCREATE EXTENSION amcheck SCHEMA ${tmp};\n` : '';
-      const rows = await psql(cfg, db, `BEGIN;\n${install}${indexCheckSql(schema ?? tmp)}\nROLLBACK;`, { what: `amcheck on database ${JSON.stringify(db)}` });
-      indexes += Number(rows.at(-1)?.[0] ?? 0);
+    for (const [db = ''] of rows) {
+      const out = await psql(cfg, db, indexCheckScript(), { what: `amcheck on database ${JSON.stringify(db)}` });
+      indexes += Number(out.filter((r) => r.length === 1 && /^\d+$/.test(r[0] ?? '')).at(-1)?.[0] ?? 0);
     }
-    return { name, ok: true, detail: `${indexes} btree indexes of user tables in ${dbs.length} databases checked (bt_index_check)` };
+    return { name, ok: true, detail: `${indexes} btree indexes of user tables in ${rows.length} databases checked (bt_index_check)` };
   } catch (err) {
     return { name, ok: false, detail: errorMessage(err) };
   }
@@ -367,7 +375,7 @@ async function waitForRecovery(cfg: PgToolsConfig, log: string, timeoutMs: numbe
     }
     if (recovering === 'f') break;
     if (Date.now() > deadline) throw new UserError(`the restored server is still recovering after ${Math.round(timeoutMs / 60000)} minutes`);
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 100));
   }
   const text = await readFile(log, 'utf8').catch(() => '');
   const stop = /recovery stopping (before|after) [^\n]*/.exec(text);
