@@ -160,9 +160,15 @@ export async function createPoint(c: Context, f: CreateFlags): Promise<{ point: 
 
 /**
  * A database's position for a code-only point: PostgreSQL with WAL archiving gets a named restore point (recovery
- * can stop exactly there); others are covered by their last backup and their schedule, so nothing is recorded.
+ * can stop exactly there); MariaDB writing binlogs, its current binlog position (a --target-time restore replays up
+ * to it); SQLite is covered by its last backup or its replication, so nothing is recorded.
  */
 async function databasePosition(source: SourceConfig, tag: string): Promise<PointDatabase | null> {
+  if (source.type === 'mariadb') {
+    const { query } = await import('../db/mariadb/mariadb-tools.js');
+    const [row] = await query(source, 'SHOW MASTER STATUS');
+    return row?.[0] ? { source: source.name, kind: 'mariadb', position: { binlog: `${row[0]}:${row[1] ?? '0'}`, time: new Date().toISOString() } } : null;
+  }
   if (source.type !== 'postgres' || source.mode !== 'physical' || !source.wal_archiving) return null;
   const { psql } = await import('../db/postgres/pg-tools.js');
   const { quoteLiteral } = await import('../db/postgres/pg-sql.js');
