@@ -10,8 +10,7 @@ import { chmod, chown, mkdir, readdir, readFile, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CLI, lastJson, runCli, tempDir, planSteps } from './helpers.js';
-import { needService } from './services/require.js';
-import { asUser, startCluster, type PgCluster } from './services/pg-cluster.js';
+import { archivingClusterForTest, asUser, type PgCluster } from './services/pg-cluster.js';
 import { freePort } from '../src/util/net.js';
 
 const exec = promisify(execFile);
@@ -32,13 +31,8 @@ test('WAL archiving and point-in-time recovery: archive-push from the server, pg
   const config = join(dir.path, 'safepoint.yaml');
   const pwFile = join(dir.path, 'password');
   const archive = `${process.execPath} ${CLI} --config ${config} pg archive-push %p --source shop-db`;
-  let cluster: PgCluster | null = null;
-  try {
-    cluster = await startCluster({ conf: `archive_mode = on\narchive_command = '${archive}'\narchive_timeout = 0` });
-  } catch (err) {
-    if (!needService(t, false, `a throwaway PostgreSQL cluster could not be started: ${(err as Error).message}`)) return;
-  }
-  if (!needService(t, cluster !== null, 'PostgreSQL server binaries (initdb, pg_ctl) are not installed') || !cluster) return;
+  const cluster = await archivingClusterForTest(t, archive);
+  if (!cluster) return;
   const c = cluster;
   const as = c.osUser;
   const copies: string[] = [];

@@ -12,8 +12,7 @@ import { promisify } from 'node:util';
 import { parsePoint } from '../src/git/restore-point.js';
 import { CLI, runCli, tempDir } from './helpers.js';
 import { mariadbForTest } from './services/mariadb-server.js';
-import { needService } from './services/require.js';
-import { asUser, startCluster, type PgCluster } from './services/pg-cluster.js';
+import { archivingClusterForTest, asUser } from './services/pg-cluster.js';
 import { freePort } from '../src/util/net.js';
 
 const exec = promisify(execFile);
@@ -27,13 +26,8 @@ test('a code-only point records a PostgreSQL named restore point and the MariaDB
   await chmod(dir.path, 0o755);
   const config = join(dir.path, 'shop', 'safepoint.yaml');
   const archive = `${process.execPath} ${CLI} --config ${config} pg archive-push %p --source shop-db`;
-  let cluster: PgCluster | null = null;
-  try {
-    cluster = await startCluster({ conf: `archive_mode = on\narchive_command = '${archive}'\narchive_timeout = 0` });
-  } catch (err) {
-    if (!needService(t, false, `a throwaway PostgreSQL cluster could not be started: ${(err as Error).message}`)) return;
-  }
-  if (!needService(t, cluster !== null, 'PostgreSQL server binaries (initdb, pg_ctl) are not installed') || !cluster) return;
+  const cluster = await archivingClusterForTest(t, archive);
+  if (!cluster) return;
   const c = cluster;
   t.after(() => c.stop());
   const as = c.osUser;

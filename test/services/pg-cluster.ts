@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../src/util/net.js';
+import type { TestContext } from 'node:test';
+import { needService } from './require.js';
 
 const run = promisify(execFile);
 
@@ -125,4 +127,19 @@ export async function startCluster(o: { user?: string; conf?: string } = {}): Pr
       }
     },
   };
+}
+
+/**
+ * A throwaway cluster whose archive_command is `archiveCommand` (%p substituted by the server); null when it could
+ * not be started (the test skipped with the reason, or failed under CI).
+ */
+export async function archivingClusterForTest(t: TestContext, archiveCommand: string): Promise<PgCluster | null> {
+  let cluster: PgCluster | null = null;
+  try {
+    cluster = await startCluster({ conf: `archive_mode = on\narchive_command = '${archiveCommand}'\narchive_timeout = 0` });
+  } catch (err) {
+    if (!needService(t, false, `a throwaway PostgreSQL cluster could not be started: ${(err as Error).message}`)) return null;
+  }
+  if (!needService(t, cluster !== null, 'PostgreSQL server binaries (initdb, pg_ctl) are not installed')) return null;
+  return cluster;
 }
