@@ -10,7 +10,7 @@ import { chmod, chown, mkdir, readdir, readFile, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CLI, lastJson, runCli, tempDir, planSteps } from './helpers.js';
-import { archivingClusterForTest, asUser, type PgCluster } from './services/pg-cluster.js';
+import { archivingClusterForTest, asUser, physicalSourceYaml, type PgCluster } from './services/pg-cluster.js';
 import { freePort } from '../src/util/net.js';
 
 const exec = promisify(execFile);
@@ -44,15 +44,7 @@ project: shop
 repositories:
   db: { targets: [ ${join(dir.path, 'repo')} ], password_file: ${pwFile} }
 sources:
-  - name: shop-db
-    type: postgres
-    repository: db
-    mode: physical
-    wal_archiving: true
-    bin_dir: ${c.binDir}
-    data_directory: ${c.dataDir}
-    connection: { host: ${c.host}, port: ${c.port}, user: ${c.user}, database: shop }
-    services: [ pg ]
+${physicalSourceYaml(c, { name: 'shop-db', repository: 'db', database: 'shop' })}    services: [ pg ]
 services:
   pg:
     stop: ${pgCtl} -D ${c.dataDir} -m fast -w stop

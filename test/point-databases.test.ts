@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { parsePoint } from '../src/git/restore-point.js';
 import { CLI, runCli, tempDir } from './helpers.js';
 import { mariadbForTest } from './services/mariadb-server.js';
-import { archivingClusterForTest, asUser } from './services/pg-cluster.js';
+import { archivingClusterForTest, asUser, physicalSourceYaml } from './services/pg-cluster.js';
 import { freePort } from '../src/util/net.js';
 
 const exec = promisify(execFile);
@@ -50,15 +50,7 @@ repositories:
   db: { targets: [ ${join(dir.path, 'repo-db')} ], password_file: ${pw} }
 sources:
   - { name: code-config, type: files, repository: files, paths: [ config ], schedule: on-major-commit }
-  - name: shop-db
-    type: postgres
-    repository: db
-    mode: physical
-    wal_archiving: true
-    bin_dir: ${c.binDir}
-    data_directory: ${c.dataDir}
-    connection: { host: ${c.host}, port: ${c.port}, user: ${c.user}, database: shop }
-  - { name: billing, type: mariadb, repository: db, mode: logical, connection: { host: ${maria.host}, port: ${maria.port}, user: root, database: billing } }
+${physicalSourceYaml(c, { name: 'shop-db', repository: 'db', database: 'shop' })}  - { name: billing, type: mariadb, repository: db, mode: logical, connection: { host: ${maria.host}, port: ${maria.port}, user: root, database: billing } }
 `);
   if (as) {
     await exec('chown', ['-R', `${as.uid}:${as.gid}`, dir.path]);

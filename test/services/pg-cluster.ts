@@ -143,3 +143,16 @@ export async function archivingClusterForTest(t: TestContext, archiveCommand: st
   if (!needService(t, cluster !== null, 'PostgreSQL server binaries (initdb, pg_ctl) are not installed')) return null;
   return cluster;
 }
+
+/** The YAML of a physical PostgreSQL source with WAL archiving on `c` (a `sources:` list item, two-space indent). */
+export function physicalSourceYaml(c: PgCluster, o: { name: string; repository: string; database: string }): string {
+  return `  - name: ${o.name}
+    type: postgres
+    repository: ${o.repository}
+    mode: physical
+    wal_archiving: true
+    bin_dir: ${c.binDir}
+    data_directory: ${c.dataDir}
+    connection: { host: ${c.host}, port: ${c.port}, user: ${c.user}, database: ${o.database} }
+`;
+}
