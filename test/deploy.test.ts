@@ -12,6 +12,7 @@ import { planSteps, spawnCli } from './helpers.js';
 
 interface Release {
   id: string;
+  scripts?: { command: string; ok: boolean; output: string }[];
   status: string;
   commit: string;
   point: string | null;
@@ -29,7 +30,7 @@ test('deploy: releases with restore points; a failed health check rolls back at 
       'keep_releases: 3',
       'auto_rollback: { window: 4s, interval: 300ms, failure_limit: 2 }',
     ],
-    files: { 'healthcheck.sh': 'exit 0\n', 'migrate.sh': 'exit 0\n', 'migrations/001.sql': 'create table a (id int);\n' },
+    files: { 'healthcheck.sh': 'exit 0\n', 'migrate.sh': 'echo "applied $(ls migrations | wc -l) migrations"\n', 'migrations/001.sql': 'create table a (id int);\n' },
   });
   const current = join(p.root, 'current');
   const commit = async (files: Record<string, string>, message: string): Promise<void> => {
@@ -59,6 +60,9 @@ test('deploy: releases with restore points; a failed health check rolls back at 
   assert.match(r1.point ?? '', /^restore-point\/\d{8}T\d{6}Z-deploy-[0-9a-f]{8}$/);
   assert.equal(await live(), r1.id);
   assert.equal(await readFile(join(current, 'BUILT'), 'utf8'), 'built\n');
+  // what the scripts printed is kept with the release and sent as JSON events
+  assert.deepEqual(r1.scripts?.map((x) => [x.command, x.ok, x.output]), [['echo built > BUILT', true, ''], ['sh migrate.sh', true, 'applied 1 migrations']]);
+  assert.match(first.stdout, /"message_type":"script".*"output":"applied 1 migrations"/);
   assert.equal((await lstat(current)).isSymbolicLink(), true);
 
   // 2. a release with a new migration that fails its health check: rolled back at once, migrations reported

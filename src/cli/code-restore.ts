@@ -18,7 +18,8 @@ import { findPoint, type RestorePoint } from '../git/restore-point.js';
 import { shortId } from '../repo/ids.js';
 import { findSnapshot, loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
 import type { PlanStep } from '../restore/plan.js';
-import { checkHealth, runCommand } from '../restore/services.js';
+import { checkHealth } from '../restore/services.js';
+import { runScripts } from '../deploy/release-steps.js';
 import { readStream } from '../snapshot/stream-backup.js';
 import { IntegrityError, SafepointError, UsageError, UserError, errorMessage } from '../util/errors.js';
 import type { Context } from './context.js';
@@ -171,12 +172,7 @@ export async function runCodeRestore(c: Context, f: CodeRestoreFlags): Promise<n
       run: async () => {
         const scripts = deploy?.scripts ?? [];
         if (scripts.length === 0) return { skipped: 'no deploy.scripts in safepoint.yaml' };
-        const ran: string[] = [];
-        for (const s of scripts) {
-          const t0 = Date.now();
-          await runCommand(s, { cwd: into, env: env(), timeoutMs: deploy?.script_timeout ?? 15 * 60_000 });
-          ran.push(`\`${s}\` ok in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-        }
+        const ran = await runScripts(scripts, { cwd: into, env: env(), timeoutMs: deploy?.script_timeout ?? 15 * 60_000, onRun: (run) => c.out.event({ message_type: 'script', ...run }) });
         return ran.join(', ');
       },
       onFailure: () => `the code and configuration are in ${into}; fix the script and run it there by hand`,

@@ -10,7 +10,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { cloneAt } from '../deploy/checkout.js';
 import { placeSnapshot, type Placed } from '../deploy/config-restore.js';
-import { linkShared, migrationsRun, runScripts, watchHealth } from '../deploy/release-steps.js';
+import { linkShared, migrationsRun, runScripts, watchHealth, type ScriptRun } from '../deploy/release-steps.js';
 import { listReleases, liveRelease, pruneReleases, readRecord, releaseId, switchCurrent, writeRecord, type ReleaseRecord } from '../deploy/release.js';
 import { changedPaths, workTree } from '../git/git.js';
 import { parsePoint } from '../git/restore-point.js';
@@ -266,7 +266,12 @@ export async function runDeploy(c: Context, f: DeployFlags): Promise<number> {
         const r = release!;
         const prev = previous as { dir: string; record: ReleaseRecord } | null;
         if (d.scripts.length === 0) return { skipped: 'no deploy.scripts' };
-        const lines = await runScripts(d.scripts, { cwd: r.dir, env: releaseEnv(r.dir, r.record.commit, prev?.dir ?? null), timeoutMs: d.script_timeout }).catch(async (err: unknown) => {
+        r.record.scripts = [];
+        const onRun = (run: ScriptRun): void => {
+          r.record.scripts?.push({ ...run });
+          c.out.event({ message_type: 'script', release: r.record.id, ...run });
+        };
+        const lines = await runScripts(d.scripts, { cwd: r.dir, env: releaseEnv(r.dir, r.record.commit, prev?.dir ?? null), timeoutMs: d.script_timeout, onRun }).catch(async (err: unknown) => {
           r.record.status = 'failed';
           r.record.reason = `script failed: ${errorMessage(err)}`;
           await writeRecord(r.dir, r.record);

@@ -31,12 +31,29 @@ export async function linkShared(sharedDir: string, release: string): Promise<st
   return names;
 }
 
-/** Runs the scripts in order in `cwd`; one line per script with its duration. */
-export async function runScripts(scripts: readonly string[], o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<string[]> {
+/** One script run: its command, duration, whether it exited 0, and the end of what it printed (at most 4000 chars). */
+export interface ScriptRun {
+  readonly command: string;
+  readonly seconds: number;
+  readonly ok: boolean;
+  readonly output: string;
+}
+
+/**
+ * Runs the scripts in order in `cwd`, each within `timeoutMs`; `onRun` hears each one with its output (what the
+ * caller records: the release, the JSON events). Stops at the first failure, rethrown after it was heard.
+ */
+export async function runScripts(scripts: readonly string[], o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; onRun?: (r: ScriptRun) => void }): Promise<string[]> {
   const ran: string[] = [];
   for (const s of scripts) {
     const t0 = Date.now();
-    await runCommand(s, { cwd: o.cwd, env: o.env, timeoutMs: o.timeoutMs });
+    try {
+      const output = await runCommand(s, { cwd: o.cwd, env: o.env, timeoutMs: o.timeoutMs });
+      o.onRun?.({ command: s, seconds: (Date.now() - t0) / 1000, ok: true, output });
+    } catch (err) {
+      o.onRun?.({ command: s, seconds: (Date.now() - t0) / 1000, ok: false, output: err instanceof Error ? err.message : String(err) });
+      throw err;
+    }
     ran.push(`\`${s}\` ok in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   return ran;

@@ -30,6 +30,8 @@ export interface ReleaseRecord {
   /** The release that was live before it. */
   previous: string | null;
   switched_at?: string;
+  /** The deploy scripts it ran, with the end of their output. */
+  scripts?: { command: string; seconds: number; ok: boolean; output: string }[];
 }
 
 export function releaseId(time: Date, commit: string): string {
