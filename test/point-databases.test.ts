@@ -70,6 +70,8 @@ ${physicalSourceYaml(c, { name: 'shop-db', repository: 'db', database: 'shop' })
   await c.sql('shop', "INSERT INTO markers VALUES ('before the point')");
   await maria.sql('CREATE TABLE billing.t (id int); INSERT INTO billing.t VALUES (1)');
 
+  const binlogAtPoint = (await maria.sql('SHOW MASTER STATUS')).trim().split('\t').slice(0, 2).join(':');
+  const dbSnapshots = (await cli('snapshots', '--repo', 'db', '--json')).stdout;
   const made = await cli('point', 'create', '--code-only', '--label', 'release', '--json');
   assert.equal(made.code, 0, made.stderr + made.stdout);
   await c.sql('shop', "INSERT INTO markers VALUES ('after the point')");
@@ -84,7 +86,10 @@ ${physicalSourceYaml(c, { name: 'shop-db', repository: 'db', database: 'shop' })
   assert.match(pg?.position.restore_point ?? '', /^safepoint-point-\d{8}T\d{6}Z$/);
   assert.match(pg?.position.lsn ?? '', /^[0-9A-F]+\/[0-9A-F]+$/);
   const billing = point.databases.find((d) => d.source === 'billing');
-  assert.match(billing?.position.binlog ?? '', /^[\w.-]+\.\d+:\d+$/, JSON.stringify(point.databases));
+  assert.equal(billing?.position.binlog, binlogAtPoint, 'the binlog position when the point was made');
+  await maria.sql('INSERT INTO billing.t VALUES (2)');
+  assert.notEqual((await maria.sql('SHOW MASTER STATUS')).trim().split('\t').slice(0, 2).join(':'), binlogAtPoint);
+  assert.equal((await cli('snapshots', '--repo', 'db', '--json')).stdout, dbSnapshots, 'code-only: no database backup was taken');
 
   // the named restore point: the data as it was when the tag was made
   const pgCheck = await cli('pg', 'check', '--source', 'shop-db');

@@ -8,6 +8,12 @@ const none: HeadReader = async () => Buffer.alloc(0);
 test('detection rules: name, place and content decide', async () => {
   const cases: [rel: string, head: HeadReader, category: string | null, secret?: boolean, why?: RegExp][] = [
     ['.env.production', none, 'secrets', true],
+    ['.env-production', none, 'secrets', true],
+    ['.env_local', none, 'secrets', true],
+    ['etc/ssh/ssh_host_ed25519_key', none, 'secrets', true],
+    ['deploy_key', none, 'secrets', true],
+    ['.npmrc', content('_auth=dXNlcjpwYXNz\n'), 'secrets', true],
+    ['.yarnrc.yml', content('npmAuthIdent: "user:pass"\n'), 'secrets', true],
     ['services/api/.env', none, 'secrets', true],
     ['.env.sample', none, 'configuration', false],
     ['tls/site.pem', content('-----BEGIN RSA PRIVATE KEY-----\n'), 'secrets', true],

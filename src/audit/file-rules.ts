@@ -159,7 +159,7 @@ export async function classifySensitive(rel: string, head: HeadReader): Promise<
   const ext = extOf(lower);
 
   // ---- secrets and certificates
-  if (lower === '.env' || lower.startsWith('.env.') || lower === '.envrc' || ext === '.env') {
+  if (lower === '.env' || /^\.env[-_.]/.test(lower) || lower === '.envrc' || ext === '.env') {
     if (/\.(example|sample|template|dist|defaults?|tpl)$/.test(lower)) return config('template of the environment file (no real secrets expected)', 'dotenv (.env files)');
     return secret('environment file: passwords, API keys and connection strings', 'dotenv (.env files)');
   }
@@ -170,7 +170,7 @@ export async function classifySensitive(rel: string, head: HeadReader): Promise<
   }
   if (PRIVATE_KEY_EXT.has(ext)) return secret(ext === '.key' ? 'private key: whoever holds it can impersonate the server' : 'key store with private keys', 'TLS keys and certificates');
   if (CERT_EXT.has(ext)) return of('secrets', 'certificate: public, but the server needs it next to its key', FREQUENCY.change, 'TLS keys and certificates');
-  if (/^id_(rsa|dsa|ecdsa|ed25519)(_sk)?$/.test(lower)) return secret('SSH private key');
+  if (/^id_(rsa|dsa|ecdsa|ed25519)(_sk)?$/.test(lower) || /^ssh_host_\w+_key$/.test(lower) || /^deploy[-_]key$/.test(lower)) return secret('SSH private key');
   if (['.htpasswd', '.netrc', '.pgpass', '.my.cnf', '.git-credentials'].includes(lower)) return secret('password file');
   if (/^(credentials|secrets?)(\.(json|ya?ml|toml|ini))?$/.test(lower) || /^client_secret.*\.json$/.test(lower) || /service[-_]?account.*\.json$/.test(lower)) {
     return secret('credentials file');
@@ -180,7 +180,7 @@ export async function classifySensitive(rel: string, head: HeadReader): Promise<
   if (ext === '.kdbx') return secret('password database (KeePass)');
   if (lower === '.npmrc' || lower === '.pypirc' || lower === '.yarnrc.yml') {
     const text = (await head(64 * 1024))?.toString('utf8') ?? '';
-    if (/_authToken|password|npmAuthToken/i.test(text)) return secret('package registry settings with a token or password');
+    if (/_authToken|_auth\b|password|npmAuthToken|npmAuthIdent/i.test(text)) return secret('package registry settings with a token or password');
     return config('package registry settings', undefined, true);
   }
 

@@ -74,5 +74,7 @@ test('pathsFromAudit: a missing file, a file that is not an audit and a path out
     await expectError(join(root, 'notes.md'), /notes\.md has no table with a "path" column.*run `safepoint audit`/);
     await writeFile(join(root, 'bad.md'), 'Project root: `.`\n\n| path | why |\n|---|---|\n| `../../etc/shadow` | nope |\n');
     await expectError(join(root, 'bad.md'), /bad\.md:5: path \.\.\/\.\.\/etc\/shadow escapes the project root/);
+    await writeFile(join(root, 'abs.md'), 'Project root: `/`\n\n| path | why |\n|---|---|\n| `.` | everything |\n');
+    await expectError(join(root, 'abs.md'), /abs\.md: its "Project root:" \/ is absolute/);
   });
 });

@@ -4,7 +4,7 @@
  * puts every file back at its place and two listed files with the same name never collide.
  */
 import { lstat, readFile, realpath } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { errorMessage, isErrno, UserError } from '../util/errors.js';
 import type { Excluder } from '../snapshot/exclude.js';
 import { isWithin } from './coverage.js';
@@ -43,6 +43,7 @@ export async function readAuditPaths(file: string): Promise<AuditPaths> {
   if (!hasPathTable(text)) throw new UserError(`audit file ${file} has no table with a "path" column, so it is not an audit: ${RUN_AUDIT}`);
   const parsed = parseAudit(text, file);
   // no Project root line (a hand-written file): the folder that holds docs/, as in the default layout
+  if (parsed.root !== null && isAbsolute(parsed.root)) throw new UserError(`audit file ${file}: its "Project root:" ${parsed.root} is absolute; it must be relative to the file's folder (as safepoint audit writes it)`);
   const rootPath = resolve(dirname(file), parsed.root ?? '..');
   let root: string;
   try {

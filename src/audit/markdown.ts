@@ -21,8 +21,13 @@ function table(head: readonly string[], rows: readonly (readonly string[])[]): s
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)];
 }
 
+/** A project path as the parser reads it back: a name that looks absolute (`~x`, `c:`) gets `./` in front. */
+function relativeText(path: string): string {
+  return /^~|^[A-Za-z]:/.test(path) ? `./${path}` : path;
+}
+
 function pathCell(r: AuditRow): string {
-  return `${codeSpan(r.path)}${r.secret ? ' **secret**' : ''}`;
+  return `${codeSpan(relativeText(r.path))}${r.secret ? ' **secret**' : ''}`;
 }
 
 function plural(n: number, one: string, many = `${one}s`): string {
@@ -71,7 +76,8 @@ export function renderAudit(a: AuditReport): string {
     const rows = a.rows.filter((r) => r.category === c);
     lines.push('', `### ${CATEGORY_TITLES[c]}`, '');
     if (rows.length === 0) {
-      lines.push('_None found._');
+      // an empty table still marks the file as an audit (from_audit reads it): rows can be added by hand
+      lines.push('_None found._', '', ...table(['path', 'why', 'backup frequency', 'covered by'], []));
       continue;
     }
     lines.push(

@@ -49,6 +49,13 @@ test('odd names survive the round trip: pipes, backticks, spaces', () => {
   };
   const parsed = parseAudit(renderAudit(report), 'audit.md');
   assert.deepEqual(parsed.entries.map((e) => e.written), names);
+  // names that look absolute are written so that they read back as relative paths
+  const tricky = parseAudit(renderAudit({ ...report, rows: ['~/.ssh/id_rsa', 'c:/x.key'].map((path) => ({ ...report.rows[0]!, path })) }), 'audit.md');
+  assert.deepEqual(tricky.entries.map((e) => e.path), ['~/.ssh/id_rsa', 'c:/x.key']);
+  // an empty audit is still an audit (rows can be added by hand)
+  const empty = renderAudit({ ...report, rows: [] });
+  assert.ok(hasPathTable(empty));
+  assert.deepEqual(parseAudit(empty, 'audit.md').entries, []);
   assert.deepEqual(parsed.entries.map((e) => e.why), names.map(() => 'a | b'));
   assert.equal(parsed.root, '.');
 });

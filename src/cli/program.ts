@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const SYSTEM_ERRORS = ['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENOTDIR', 'EISDIR', 'EIO', 'EMFILE', 'ENAMETOOLONG'];
+const SYSTEM_ERRORS = ['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENOTDIR', 'EISDIR', 'EIO', 'EMFILE', 'ENAMETOOLONG', 'ELOOP'];
 
 /** "no space left on device: /backups/data/ab/..." rather than Node's "ENOSPC: no space left on device, write". */
 function systemMessage(err: NodeJS.ErrnoException): string {

@@ -139,4 +139,15 @@ test('fetching ahead from a repository: the listing first, then each file whole 
   const left = await readdir(into);
   assert.ok(!left.includes('.fetching'), 'the fetching marker is removed when the fetch ends');
   assert.ok(!left.some((n) => n.endsWith('.part')), 'no partial file is left');
+  assert.deepEqual(got.failed, []);
+
+  // a file whose bytes do not match the hash recorded at push is not handed to recovery (archive-get will say why)
+  const tampered = plan.files.map((e, i) => (i === 0 ? { ...e, meta: { ...e.meta, sha256: '0'.repeat(64) } } : e));
+  const into2 = join(dir, 'copy2', PREFETCH_DIR);
+  await mkdir(join(dir, 'copy2', 'pg_wal'), { recursive: true });
+  const bad = await (await startPrefetch(repo, archive, { files: tampered, bytes: plan.bytes }, into2, { owner: null, concurrency: 2 })).done;
+  assert.equal(bad.files, 1);
+  assert.match(bad.failed.join('\n'), /000000010000000000000003: does not match its recorded hash/);
+  const left2 = await readdir(into2);
+  assert.ok(!left2.includes('000000010000000000000003') && !left2.some((n) => n.endsWith('.part')), left2.join(', '));
 });
