@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitProject } from './git-project.js';
 import { planSteps } from './helpers.js';
@@ -69,6 +69,7 @@ test('restore code at a point: the commit, the configuration backed up with it, 
     const bad = await p.cli('restore', 'code', ...args);
     assert.notEqual(bad.code, 0, args.join(' '));
     assert.match(bad.stderr, pattern);
-    assert.ok(!bad.stderr.includes('    at '), bad.stderr);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   }
+  for (const never of ['x', 'y']) await assert.rejects(stat(join(p.root, never)), /ENOENT/, `${never}/ was not created`);
 });

@@ -96,9 +96,12 @@ test('deploy: releases with restore points; a failed health check rolls back at 
   const r4 = all.at(-1)!;
   assert.equal(r4.live, true);
   await writeFile(join(p.dir, 'config/app.yaml'), 'port: 1\n');
+  const safetyCount = async (): Promise<number> => (await p.cli('snapshots', '--json', '--repo', 'files', '--tag', 'safety')).stdout.split('"source":"code-config"').length - 1;
+  const safetyBefore = await safetyCount();
   const dry = await p.cli('rollback', 'deploy', '--dry-run');
   assert.equal(dry.code, 0, dry.stderr);
   assert.equal(await live(), r4.id, 'a dry run changes nothing');
+  assert.equal(await safetyCount(), safetyBefore, 'a dry run takes no safety backup');
   const back = await p.cli('rollback', 'deploy', '--json');
   assert.equal(back.code, 0, back.stderr + back.stdout);
   assert.equal(await live(), r1.id, 'the failed releases are skipped: back to the first one');
@@ -108,8 +111,7 @@ test('deploy: releases with restore points; a failed health check rolls back at 
   assert.ok(kept.length >= 1, (await readdir(p.dir)).join(', '));
   assert.equal(await readFile(join(p.dir, kept.at(-1)!, 'app.yaml'), 'utf8'), 'port: 1\n');
   await rm(join(p.dir, kept.at(-1)!), { recursive: true });
-  const safety = await p.cli('snapshots', '--json', '--repo', 'files', '--tag', 'safety');
-  assert.match(safety.stdout, /"source":"code-config"/, 'the configuration was backed up before being replaced');
+  assert.equal(await safetyCount(), safetyBefore + 1, 'the configuration was backed up before being replaced');
   all = await releases();
   assert.equal(all.find((r) => r.id === r4.id)?.status, 'rolled-back');
   const switched = (await readFile(join(p.root, 'switched.log'), 'utf8')).trim().split('\n');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
@@ -55,6 +55,16 @@ test('pathsFromAudit: the project root plus an excluder, a warning per missing p
     const inside = await pathsFromAudit(file, [join(root, 'extra')], { warn: () => undefined, info: () => undefined });
     assert.deepEqual(inside.paths, [root]);
     assert.equal(inside.exclude?.(join(root, 'extra/file')), false);
+
+    // a row under a symlinked folder (current -> releases/1): the backup would keep the link only; said, not listed
+    await mkdir(join(root, 'releases/1/config'), { recursive: true });
+    await writeFile(join(root, 'releases/1/config/app.yaml'), 'x');
+    await symlink('releases/1', join(root, 'current'));
+    await writeFile(file, '- Project root: `..`\n\n| path | why |\n|---|---|\n| `src/` | code |\n`current/config/app.yaml` | through a link, and a row without a leading pipe\n');
+    const linked: string[] = [];
+    const r2 = await pathsFromAudit(file, [], { warn: (l) => linked.push(l), info: () => undefined });
+    assert.deepEqual(linked, [`${file}:6: current/config/app.yaml is under a symbolic link: not backed up (list the path the link points to)`]);
+    assert.equal(r2.exclude?.(join(root, 'current')), true);
   });
 });
 

@@ -19,6 +19,8 @@ export interface AuditPaths {
   readonly present: readonly (AuditEntry & { readonly abs: string })[];
   /** Listed paths that do not exist. */
   readonly missing: readonly AuditEntry[];
+  /** Listed paths under a symlinked folder: not backed up (the backup stores the link, not its target). */
+  readonly throughLinks: readonly AuditEntry[];
   /** Folders listed as safe to skip (relative to the root). */
   readonly skipped: readonly string[];
   /** Rows that were ignored, as `file:line: reason`. */
@@ -53,17 +55,23 @@ export async function readAuditPaths(file: string): Promise<AuditPaths> {
   }
   const present: (AuditEntry & { abs: string })[] = [];
   const missing: AuditEntry[] = [];
+  const throughLinks: AuditEntry[] = [];
   for (const e of parsed.entries) {
     const abs = join(root, e.path);
     try {
       await lstat(abs);
+      // a path through a symlinked folder: the backup would store the link, not what it points to
+      if (e.path !== '.' && (await realpath(dirname(abs))) !== dirname(abs)) {
+        throughLinks.push(e);
+        continue;
+      }
       present.push({ ...e, abs });
     } catch (err) {
       if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw new UserError(`${file}:${e.line}: cannot read ${abs}: ${errorMessage(err)}`, { cause: err });
       missing.push(e);
     }
   }
-  return { file, root, present, missing, skipped: parsed.skipped.map((s) => s.path), ignored: parsed.ignored.map((g) => `${file}:${g.line}: row ignored: ${g.reason}`) };
+  return { file, root, present, missing, throughLinks, skipped: parsed.skipped.map((s) => s.path), ignored: parsed.ignored.map((g) => `${file}:${g.line}: row ignored: ${g.reason}`) };
 }
 
 export interface AuditBackup {
@@ -82,6 +90,7 @@ export interface AuditBackup {
 export async function pathsFromAudit(file: string, sourcePaths: readonly string[], out: { warn(line: string): void; info(line: string): void }): Promise<AuditBackup> {
   const audit = await readAuditPaths(file);
   for (const m of audit.missing) out.warn(`${file}:${m.line}: ${m.written} does not exist: not backed up`);
+  for (const m of audit.throughLinks) out.warn(`${file}:${m.line}: ${m.written} is under a symbolic link: not backed up (list the path the link points to)`);
   for (const g of audit.ignored) out.warn(g);
   const { root } = audit;
   const secrets = audit.present.filter((e) => e.secret).map((e) => e.abs);

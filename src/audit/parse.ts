@@ -114,7 +114,8 @@ export function parseAudit(text: string, file: string): ParsedAudit {
     // a table: header, delimiter, rows until the first line that is not a row
     const kind = cells(t)[0]?.toLowerCase();
     i += 2;
-    for (; i < lines.length && lines[i]!.trim().startsWith('|'); i++) {
+    // GFM: a row need not start with a pipe; the table ends at a blank line or a line without one
+    for (; i < lines.length && lines[i]!.trim() !== '' && lines[i]!.includes('|') && !/^#{1,6}\s/.test(lines[i]!.trim()); i++) {
       const lineNo = i + 1;
       const row = cells(lines[i]!);
       if (kind !== 'path' && kind !== 'folder') continue;
