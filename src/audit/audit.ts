@@ -1,12 +1,12 @@
 /** The whole audit: walk the project, group what it found, check coverage and git, write the Markdown. */
 import { existsSync } from 'node:fs';
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat, readFile, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { isPlainPath } from '../config/resolve-paths.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
-import { coverageOf, isWithin } from './coverage.js';
+import { coverageOf, isWithin, withRealPaths } from './coverage.js';
 import { trackedByGit } from './git-tracked.js';
 import { groupFindings } from './group.js';
 import { renderAudit } from './markdown.js';
@@ -53,7 +53,7 @@ export async function auditProject(o: AuditOptions): Promise<AuditResult> {
   await keepHandEdits(o, rows, skipped);
 
   if (config !== null) {
-    const covers = coverageOf(config, root, outFile);
+    const covers = coverageOf(await withRealPaths(config), root, await realpath(outFile).catch(() => outFile));
     for (const r of rows) r.coveredBy = covers(r);
   }
   const secrets = rows.filter((r) => r.secret);

@@ -1,4 +1,5 @@
 /** Which sources of safepoint.yaml back up a path of the audit. */
+import { realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { makeExcluder, type Excluder } from '../snapshot/exclude.js';
@@ -20,6 +21,22 @@ function excludedBelow(excluder: Excluder, top: string, path: string): boolean {
     if (excluder(p)) return true;
   }
   return false;
+}
+
+/**
+ * The config with the paths coverage compares resolved to real paths (the project root is one): a source that
+ * names the project through a symlink still covers it. A path that does not exist is kept as written.
+ */
+export async function withRealPaths(cfg: Config): Promise<Config> {
+  const real = (p: string): Promise<string> => realpath(p).catch(() => p);
+  const sources = await Promise.all(cfg.sources.map(async (s) => {
+    if (s.type === 'files') {
+      return { ...s, ...(s.paths ? { paths: await Promise.all(s.paths.map(real)) } : {}), ...(s.from_audit !== undefined ? { from_audit: await real(s.from_audit) } : {}) };
+    }
+    if (s.type === 'sqlite') return { ...s, path: await real(s.path) };
+    return s.data_directory !== undefined ? { ...s, data_directory: await real(s.data_directory) } : s;
+  }));
+  return { ...cfg, sources } as Config;
 }
 
 /**

@@ -56,6 +56,13 @@ test('pathsFromAudit: the project root plus an excluder, a warning per missing p
     assert.deepEqual(inside.paths, [root]);
     assert.equal(inside.exclude?.(join(root, 'extra/file')), false);
 
+    // the project reached through a symlink is still the project
+    await symlink(root, join(root, '..', `${root.split('/').at(-1)}-link`));
+    const viaLink = await pathsFromAudit(file, [join(root, '..', `${root.split('/').at(-1)}-link`, 'extra')], { warn: () => undefined, info: () => undefined });
+    assert.deepEqual(viaLink.paths, [root]);
+    assert.equal(viaLink.exclude?.(join(root, 'extra/file')), false);
+    await rm(join(root, '..', `${root.split('/').at(-1)}-link`));
+
     // a row under a symlinked folder (current -> releases/1): the backup would keep the link only; said, not listed
     await mkdir(join(root, 'releases/1/config'), { recursive: true });
     await writeFile(join(root, 'releases/1/config/app.yaml'), 'x');

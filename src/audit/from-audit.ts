@@ -97,10 +97,12 @@ export async function pathsFromAudit(file: string, sourcePaths: readonly string[
   const n = audit.present.length;
   out.info(`from_audit ${file}: ${n} path${n === 1 ? '' : 's'} under ${root}${secrets.length > 0 ? ` (${secrets.length} marked secret, stored encrypted)` : ''}`);
   if (audit.present.length === 0) return { paths: [...sourcePaths], secrets };
+  // compared by their real paths: the root is one (a project reached through a symlink is still the project)
+  const real = await Promise.all(sourcePaths.map(async (p) => ({ p, real: await realpath(p).catch(() => p) })));
   // the source already backs up the whole project: the audit adds nothing
-  if (sourcePaths.some((p) => isWithin(root, p))) return { paths: [...sourcePaths], secrets };
-  const inside = sourcePaths.filter((p) => isWithin(p, root));
-  const outside = sourcePaths.filter((p) => !isWithin(p, root));
+  if (real.some((x) => isWithin(root, x.real))) return { paths: [...sourcePaths], secrets };
+  const inside = real.filter((x) => isWithin(x.real, root)).map((x) => x.real);
+  const outside = real.filter((x) => !isWithin(x.real, root)).map((x) => x.p);
   const rel = (abs: string): string => relative(root, abs).split(sep).join('/') || '.';
   const listed = new Set([...audit.present.map((e) => e.path), ...inside.map(rel)]);
   return { paths: [...outside, root], exclude: auditExcluder(root, listed, new Set(audit.skipped)), secrets };
