@@ -99,5 +99,12 @@ test('virtualenvs, caches and backup repositories are recognised by what they ho
     assert.match(skipped.get('pyenv/') ?? '', /virtualenv/);
     assert.match(skipped.get('backups/') ?? '', /backup repository/);
     assert.ok(!scan.files.some((f) => f.rel.startsWith('pyenv/') || f.rel.startsWith('backups/')));
+    // a repository in a folder whose name says data (storage/): skipped, not listed as data to back up
+    await mkdir(join(root, 'storage/keys'), { recursive: true });
+    for (const d of ['snapshots', 'index', 'data']) await mkdir(join(root, 'storage', d));
+    await writeFile(join(root, 'storage/config'), 'x');
+    const again = await scanProject(root);
+    assert.match(new Map(again.skipped.map((x) => [x.path, x.why])).get('storage/') ?? '', /backup repository/);
+    assert.ok(!again.dataFolders.some((f) => f.path === 'storage/'), JSON.stringify(again.dataFolders));
   }, { nodeModules: 0 });
 });

@@ -87,6 +87,9 @@ export async function scanProject(root: string, o: ScanOptions = {}): Promise<Sc
       const byContent = skipReasonByContent(new Set(dirents.map((d) => d.name)));
       if (byContent !== undefined) {
         skipped.push({ path: `${dir.rel}/`, why: byContent });
+        // a folder first taken for data by its name (data/, storage/) that holds a backup repository: skipped only
+        const asData = dataFolders.findIndex((f) => f.path === `${dir.rel}/`);
+        if (asData >= 0) dataFolders.splice(asData, 1);
         continue;
       }
     }
