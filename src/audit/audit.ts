@@ -101,8 +101,11 @@ async function keepHandEdits(o: AuditOptions, rows: AuditRow[], skipped: Skipped
   }
   const exists = (p: string): Promise<boolean> => lstat(join(o.root, p)).then(() => true, () => false);
   const inRow = (p: string): boolean => rows.some((r) => barePath(r.path) === p || (r.path.endsWith('/') && p.startsWith(r.path)));
+  // a folder row the audit itself wrote (grouped files) whose files are now rows of their own: regenerated, not kept
+  const generatedGroup = (e: { written: string; why: string; path: string }): boolean =>
+    e.written.trim().endsWith('/') && /^\d+ [a-z]+ files$|: \d+ files? \(/.test(e.why.trim()) && rows.some((r) => barePath(r.path).startsWith(`${e.path}/`));
   for (const e of previous.entries) {
-    if (inRow(e.path) || !(await exists(e.path))) continue;
+    if (inRow(e.path) || generatedGroup(e) || !(await exists(e.path))) continue;
     const category: Category = e.category ?? 'configuration';
     const why = e.why.replace(/;?\s*\*\*tracked by git\*\*/, '').trim() || 'added by hand';
     const frequency = e.frequency.trim() || (category === 'data' || category === 'database' ? FREQUENCY.daily : FREQUENCY.commit);

@@ -131,3 +131,31 @@ test('a path that leaves the project root is refused with a one-line error namin
   // climbing back inside is fine
   assert.deepEqual(parseAudit('| path |\n|---|\n| `a/../b` |\n', 'x.md').entries.map((e) => e.path), ['b']);
 });
+
+test('re-running the audit: a folder row it grouped itself goes when the folder shrinks; a row added by hand stays', async () => {
+  const root = await realpath(await mkdtemp(join(tmpdir(), 'sp-audit-regroup-')));
+  try {
+    const { mkdir, writeFile, unlink, readFile } = await import('node:fs/promises');
+    await mkdir(join(root, 'deploy/conf'), { recursive: true });
+    for (let i = 0; i < 20; i++) await writeFile(join(root, `deploy/conf/site-${i}.conf`), `server_name s${i};\n`);
+    await writeFile(join(root, 'notes.txt'), 'keep me\n');
+    const outFile = join(root, 'docs/rollback_points_audit.md');
+    const run = async (): Promise<string[]> => {
+      const { markdown, report } = await auditProject({ root, outFile, config: null, version: 'test', clock: fixedClock('2025-01-02T03:04:05Z') });
+      await mkdir(join(root, 'docs'), { recursive: true });
+      await writeFile(outFile, markdown);
+      return report.rows.map((r) => r.path);
+    };
+    const first = await run();
+    assert.ok(first.includes('deploy/conf/'), `grouped at first: ${first.join(', ')}`);
+    // a row added by hand
+    await writeFile(outFile, (await readFile(outFile, 'utf8')).replace('| path | why | backup frequency | covered by |\n|---|---|---|---|\n', '| path | why | backup frequency | covered by |\n|---|---|---|---|\n| `notes.txt` | the runbook notes | daily | |\n'));
+    for (let i = 3; i < 20; i++) await unlink(join(root, `deploy/conf/site-${i}.conf`));
+    const second = await run();
+    assert.ok(!second.includes('deploy/conf/'), `the grouped row is regenerated as file rows: ${second.join(', ')}`);
+    assert.ok(second.includes('deploy/conf/site-0.conf'));
+    assert.ok(second.includes('notes.txt'), 'the row added by hand stays');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
