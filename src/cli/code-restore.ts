@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { LoadedConfig } from '../config/load.js';
 import type { SourceConfig } from '../config/schema.js';
 import { checkoutFromBundle, cloneAt, ensureEmpty } from '../deploy/checkout.js';
 import { placeSnapshot } from '../deploy/config-restore.js';
 import { commitInfo, workTree } from '../git/git.js';
 import { findPoint, type RestorePoint } from '../git/restore-point.js';
+import { codeSources } from '../config/lookup.js';
 import { shortId } from '../repo/ids.js';
 import { findSnapshot, loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
 import type { PlanStep } from '../restore/plan.js';
@@ -35,12 +35,6 @@ export interface CodeRestoreFlags {
   gitDir?: string;
 }
 
-/** The sources that hold code and configuration: files sources run on major commits, else every files source. */
-export function codeSources(cfg: LoadedConfig): SourceConfig[] {
-  const files = cfg.sources.filter((s) => s.type === 'files');
-  const onCommit = files.filter((s) => s.schedule === 'on-major-commit');
-  return onCommit.length > 0 ? onCommit : files;
-}
 
 /**
  * Where a backed-up configuration path goes in a checkout: at its place in the project when it lies in the work

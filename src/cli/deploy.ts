@@ -12,7 +12,7 @@ import { cloneAt } from '../deploy/checkout.js';
 import { placeSnapshot, type Placed } from '../deploy/config-restore.js';
 import { linkShared, migrationsRun, runScripts, watchHealth, type ScriptRun } from '../deploy/release-steps.js';
 import { listReleases, liveRelease, pruneReleases, readRecord, releaseId, switchCurrent, writeRecord, type ReleaseRecord } from '../deploy/release.js';
-import { changedPaths, workTree } from '../git/git.js';
+import { changedPaths, git, workTree } from '../git/git.js';
 import { parsePoint } from '../git/restore-point.js';
 import { shortId } from '../repo/ids.js';
 import { findSnapshot } from '../repo/snapshot.js';
@@ -20,7 +20,7 @@ import type { PlanStep } from '../restore/plan.js';
 import { checkHealth } from '../restore/services.js';
 import { SafepointError, UsageError, UserError, errorMessage } from '../util/errors.js';
 import { runBackup } from './backup.js';
-import { codeSources } from './code-restore.js';
+import { codeSources } from '../config/lookup.js';
 import type { Context } from './context.js';
 import { runReportedPlan } from './plan-output.js';
 import { createPoint } from './point.js';
@@ -152,7 +152,6 @@ function migrationNote(cfg: LoadedConfig, left: ReleaseRecord, pointMessage: str
 
 async function pointMessage(cfg: LoadedConfig, tag: string | null): Promise<string | null> {
   if (!tag) return null;
-  const { git } = await import('../git/git.js');
   const dir = await workTree(cfg.dir).catch(() => null);
   return dir ? git(dir, ['tag', '-l', '--format=%(contents)', '--end-of-options', tag]).catch(() => null) : null;
 }

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import type { LoadedConfig } from '../config/load.js';
 import type { SourceConfig } from '../config/schema.js';
-import { findSource } from '../config/lookup.js';
+import { codeSources, findSource } from '../config/lookup.js';
 import { isDatabaseSource } from '../db/drivers.js';
 import { changedPaths, bundleStream, checkTagName, createTag, git, listTags, resolveCommit, workTree } from '../git/git.js';
 import { DEFAULT_TAG_PREFIX, findPoint, formatPoint, parsePoint, pointTagName, type PointDatabase, type PointSnapshot, type RestorePoint } from '../git/restore-point.js';
@@ -72,9 +72,7 @@ function tagPrefix(cfg: LoadedConfig): string {
 function pointSources(cfg: LoadedConfig, f: Pick<CreateFlags, 'source' | 'codeOnly'>): SourceConfig[] {
   if (f.source.length > 0) return f.source.map((n) => findSource(cfg, n));
   if (!f.codeOnly) return [...cfg.sources];
-  const files = cfg.sources.filter((s) => s.type === 'files');
-  const onCommit = files.filter((s) => s.schedule === 'on-major-commit');
-  return [...(onCommit.length > 0 ? onCommit : files), ...cfg.sources.filter((s) => isDatabaseSource(s))];
+  return [...codeSources(cfg), ...cfg.sources.filter((s) => isDatabaseSource(s))];
 }
 
 /** The newest snapshot of `source` taken since `since` (the one a backup just made). */
@@ -214,39 +212,45 @@ export async function loadPoints(c: Context, gitDir?: string, o: { verify?: bool
   const dir = await workTree(gitDir ?? cfg.dir);
   const prefix = tagPrefix(cfg);
   const points = (await listTags(dir, prefix)).map((t) => parsePoint(t.name, t.message)).filter((p): p is RestorePoint => p !== null && (o.only === undefined || p.tag === o.only));
-  // one listing per repository, shared by every point
-  const ids = new Map<string, Set<string> | Error>();
   const repoOf = (source: string): string | undefined => {
     const at = source.lastIndexOf('@');
     if (source.startsWith('git:') && at > 0) return source.slice(at + 1);
     return cfg.sources.find((s) => s.name === source)?.repository;
   };
-  const idsIn = async (repoName: string): Promise<Set<string> | Error> => {
-    let got = ids.get(repoName);
-    if (got === undefined) {
-      got = await c.withRepository('point', 'none', async (repo) => new Set((await loadSnapshots(repo)).map((s) => s.id)), undefined, { repository: repoName }).catch((err: unknown) => new Error(errorMessage(err)));
-      ids.set(repoName, got);
+  const partsOf = (p: RestorePoint): PointSnapshot[] => [...p.snapshots, ...(p.bundle ? [p.bundle] : [])];
+  // each repository opened once: its snapshot ids listed, and (verify) each part read back once for every point
+  const wanted = new Map<string, Set<string>>();
+  for (const p of points) {
+    for (const part of partsOf(p)) {
+      const r = repoOf(part.source);
+      if (r !== undefined) wanted.set(r, (wanted.get(r) ?? new Set()).add(part.id));
     }
-    return got;
-  };
+  }
+  const seen = new Map<string, { ids: Set<string>; damage: Map<string, string[]> } | Error>();
+  for (const [repoName, ids] of wanted) {
+    const got = await c.withRepository('point', o.verify ? 'shared' : 'none', async (repo) => {
+      const all = new Set((await loadSnapshots(repo)).map((sn) => sn.id));
+      const damage = new Map<string, string[]>();
+      if (o.verify) {
+        await repo.loadIndex();
+        for (const id of ids) if (all.has(id)) damage.set(id, (await verifySnapshotData(repo, (await findSnapshot(repo, id)).tree)).problems);
+      }
+      return { ids: all, damage };
+    }, undefined, { repository: repoName }).catch((err: unknown) => new Error(errorMessage(err)));
+    seen.set(repoName, got);
+  }
   const states: PointState[] = [];
   for (const point of points) {
     const absent: string[] = [...point.missing.map((m) => `not taken: ${m}`)];
-    for (const part of [...point.snapshots, ...(point.bundle ? [point.bundle] : [])]) {
+    for (const part of partsOf(point)) {
       const repoName = repoOf(part.source);
-      if (repoName === undefined) {
-        absent.push(`${part.source}: no such source in the configuration`);
-        continue;
-      }
-      const have = await idsIn(repoName);
-      if (have instanceof Error) absent.push(`${part.source}: repository ${repoName} cannot be read (${have.message})`);
-      else if (!have.has(part.id)) absent.push(`${part.source}: snapshot ${shortId(part.id)} is not in repository ${repoName} (forgotten?)`);
-      else if (o.verify) {
-        const r = await c.withRepository('point', 'shared', async (repo) => {
-          await repo.loadIndex();
-          return verifySnapshotData(repo, (await findSnapshot(repo, part.id)).tree);
-        }, undefined, { repository: repoName });
-        if (r.problems.length > 0) absent.push(`${part.source}: snapshot ${shortId(part.id)} is damaged (${r.problems.length} problems: ${r.problems.slice(0, 2).join('; ')})`);
+      const have = repoName === undefined ? undefined : seen.get(repoName);
+      if (repoName === undefined || have === undefined) absent.push(`${part.source}: no such source in the configuration`);
+      else if (have instanceof Error) absent.push(`${part.source}: repository ${repoName} cannot be read (${have.message})`);
+      else if (!have.ids.has(part.id)) absent.push(`${part.source}: snapshot ${shortId(part.id)} is not in repository ${repoName} (forgotten?)`);
+      else {
+        const problems = have.damage.get(part.id) ?? [];
+        if (problems.length > 0) absent.push(`${part.source}: snapshot ${shortId(part.id)} is damaged (${problems.length} problems: ${problems.slice(0, 2).join('; ')})`);
       }
     }
     states.push({ point, absent, verified: o.verify === true && absent.length === 0 });

@@ -52,3 +52,10 @@ export function pickSource<T extends SourceConfig['type']>(cfg: Config, name: st
   if (candidates.length === 1) return candidates[0]!;
   throw new UsageError(candidates.length === 0 ? `no ${type} source has ${what}: set it, or pass --source NAME` : `several ${type} sources have ${what} (${candidates.map((s) => s.name).join(', ')}): pass --source NAME`);
 }
+
+/** The sources that hold code and configuration: files sources run on major commits, else every files source. */
+export function codeSources(cfg: Config): SourceConfig[] {
+  const files = cfg.sources.filter((s) => s.type === 'files');
+  const onCommit = files.filter((s) => s.schedule === 'on-major-commit');
+  return onCommit.length > 0 ? onCommit : files;
+}

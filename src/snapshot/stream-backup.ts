@@ -151,21 +151,34 @@ export async function readStreamChecked(repo: Repository, snapshot: Snapshot, na
  */
 export async function writeStreamChecked(repo: Repository, snapshot: Snapshot, name: string, sha256: string, path: string, owner?: { uid: number; gid: number } | null): Promise<boolean> {
   const hash = createHash('sha256');
-  // a new file (O_EXCL: never through a link someone planted), handed to `owner` through its descriptor
-  const fh = await open(path, 'wx', 0o600);
   let ok = false;
   try {
-    if (owner) await fh.chown(owner.uid, owner.gid);
-    for await (const b of readStream(repo, snapshot, name)) {
-      hash.update(b);
-      for (let done = 0; done < b.length; ) done += (await fh.write(b, done, b.length - done)).bytesWritten;
-    }
+    await writeChunksTo(path, readStream(repo, snapshot, name), owner ?? null, (b) => hash.update(b));
     ok = hash.digest('hex') === sha256;
   } finally {
-    await fh.close();
     if (!ok) await unlink(path).catch(() => undefined);
   }
   return ok;
+}
+
+/**
+ * Writes `chunks` to a new file at `path` (mode 0600; O_EXCL: never through a link someone planted), handed to
+ * `owner` through its descriptor; `onChunk` sees each chunk as it is written. Returns the bytes written.
+ */
+export async function writeChunksTo(path: string, chunks: AsyncIterable<Buffer>, owner: { uid: number; gid: number } | null, onChunk?: (b: Buffer) => void): Promise<number> {
+  const fh = await open(path, 'wx', 0o600);
+  let bytes = 0;
+  try {
+    if (owner) await fh.chown(owner.uid, owner.gid);
+    for await (const b of chunks) {
+      onChunk?.(b);
+      for (let done = 0; done < b.length; ) done += (await fh.write(b, done, b.length - done)).bytesWritten;
+      bytes += b.length;
+    }
+  } finally {
+    await fh.close();
+  }
+  return bytes;
 }
 
 /** The bytes of a file node, each chunk verified, one chunk read ahead (the index must be loaded). */

@@ -4,7 +4,7 @@
  * point-in-time recovery (recovery.ts); verified by starting a throwaway server on the restored copy, which also
  * runs the recovery (amcheck, the source's SQL checks).
  */
-import { chmod, chown, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PostgresSource } from '../../config/schema-sources.js';
@@ -12,7 +12,7 @@ import type { Repository } from '../../repo/repository.js';
 import type { Snapshot } from '../../repo/snapshot.js';
 import { loadTree, type TreeNode } from '../../repo/tree.js';
 import { restoreTree } from '../../snapshot/restorer.js';
-import { readNode } from '../../snapshot/stream-backup.js';
+import { readNode, writeChunksTo } from '../../snapshot/stream-backup.js';
 import { UsageError, UserError, errorMessage } from '../../util/errors.js';
 import { freePort } from '../../util/net.js';
 import { userName } from '../../util/user.js';
@@ -134,16 +134,7 @@ async function restore(repo: Repository, snapshot: Snapshot, source: PostgresSou
     await chmod(dir, 0o700);
     // chunk by chunk into a new file (a 16 MiB WAL segment gathered in one fresh buffer costs more than the copy)
     const put = async (node: TreeNode, path: string): Promise<void> => {
-      const fh = await open(path, 'wx', 0o600);
-      try {
-        if (isRoot()) await fh.chown(owner.uid, owner.gid);
-        for await (const b of readNode(repo, node)) {
-          for (let done = 0; done < b.length; ) done += (await fh.write(b, done, b.length - done)).bytesWritten;
-          bytes += b.length;
-        }
-      } finally {
-        await fh.close();
-      }
+      bytes += await writeChunksTo(path, readNode(repo, node), isRoot() ? { uid: owner.uid, gid: owner.gid } : null);
     };
     const endNodes = (await loadTree(repo, end.subtree)).nodes;
     await mkdir(join(dir, 'pg_wal', 'archive_status'), { recursive: true, mode: 0o700 });
