@@ -7,6 +7,7 @@ import type { Context } from './context.js';
 import { baseOf, targetsOf } from '../storage/open.js';
 import { parseDuration } from '../config/duration.js';
 import { throttle } from './output.js';
+import { appendJournal } from '../journal/journal.js';
 
 export function registerCheck(program: Command, ctx: () => Context): void {
   program
@@ -19,6 +20,8 @@ export function registerCheck(program: Command, ctx: () => Context): void {
       const share = f.readData ? 1 : f.readDataSubset ? parseSubset(f.readDataSubset) : 0;
       let failed = 0;
       const failures: string[] = [];
+      const started = new Date().toISOString();
+      let checkedSnapshots = 0;
       // each target is checked as a repository of its own: a damaged copy on one must not hide behind the other
       await c.forEachTarget('check', async (repo, location) => {
         const show = throttle(150, (phase: string, done: number, total: number) => c.out.status(`${location}: ${phase}: ${done}/${total}`));
@@ -32,6 +35,7 @@ export function registerCheck(program: Command, ctx: () => Context): void {
         c.out.event({ message_type: 'summary', target: location, snapshots: r.snapshots, packs: r.packs, packs_read: r.packsRead, blobs_read: r.blobsRead, errors: r.problems.length, warnings: r.warnings.length, lagging: r.lagging });
         for (const l of r.lagging) c.out.warn(`${location}: target ${l.location} has been missing writes since ${l.since} (${l.reason}): run \`safepoint sync\``);
         c.out.info(`${location}: checked ${r.snapshots} snapshots, ${r.packs} packs${share > 0 ? `; read ${r.packsRead} packs, ${r.blobsRead} blobs` : ''}: ${r.problems.length === 0 ? 'no errors' : `${r.problems.length} problems`}`);
+        checkedSnapshots = Math.max(checkedSnapshots, r.snapshots);
         if (r.problems.length > 0) {
           failed += r.problems.length;
           failures.push(location);
@@ -42,9 +46,33 @@ export function registerCheck(program: Command, ctx: () => Context): void {
         c.out.event({ message_type: 'error', target: location, kind: 'target', id: null, message: errorMessage(err), snapshots: [] });
         process.stderr.write(`error: ${location}: cannot be opened: ${errorMessage(err)}\n`);
       });
+      await journalCheck(c, { started, share, failed, failures, snapshots: checkedSnapshots });
       if (failed > 0) throw new IntegrityError(`check found ${failed} problems (in ${failures.join(', ')}; see above)`);
       c.out.info('no errors were found');
     });
+}
+
+/**
+ * Records the check in the repository's journal (once, through all its targets): `status` reads the last one. A
+ * repository that cannot take the entry (no target opens) only gets a warning: the check itself already reported.
+ */
+async function journalCheck(c: Context, r: { started: string; share: number; failed: number; failures: string[]; snapshots: number }): Promise<void> {
+  try {
+    await c.withRepository('check', 'none', async (repo) => {
+      const w = await appendJournal(repo, {
+        operation: 'check',
+        source: null,
+        started: r.started,
+        result: r.failed > 0 ? 'failed' : 'ok',
+        ...(r.failed > 0 ? { error: `${r.failed} problems in ${r.failures.join(', ')}` } : {}),
+        inputs: { read_data_share: r.share },
+        figures: { read_data_share: r.share, snapshots: r.snapshots, problems: r.failed, seconds: (Date.now() - Date.parse(r.started)) / 1000 },
+      });
+      if ('error' in w) c.out.warn(w.error);
+    });
+  } catch (err) {
+    c.out.warn(`the check was not recorded in the journal: ${errorMessage(err)}`);
+  }
 }
 
 /** `safepoint repair index`: rebuild the index from the packs' headers. */

@@ -19,6 +19,8 @@ import { registerAudit } from './audit.js';
 import { registerPoint } from './point.js';
 import { registerHooks } from './hooks.js';
 import { registerDeploy } from './deploy.js';
+import { registerStatus } from './status.js';
+import { registerDrill } from './drill.js';
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
@@ -52,6 +54,8 @@ export function buildProgram(): Command {
   registerPoint(program, ctx);
   registerHooks(program, ctx);
   registerDeploy(program, ctx);
+  registerStatus(program, ctx);
+  registerDrill(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;

@@ -15,5 +15,5 @@ export type BlobType = 'data' | 'tree';
 
 /** Where each kind of object lives. */
 export const packPath = (id: string): string => `data/${id.slice(0, 2)}/${id}`;
-export type JsonKind = 'snapshots' | 'index' | 'locks' | 'keys';
+export type JsonKind = 'snapshots' | 'index' | 'locks' | 'keys' | 'journal';
 export const objectPath = (kind: JsonKind | 'config', id?: string): string => (kind === 'config' ? 'config' : `${kind}/${id}`);

@@ -8,7 +8,7 @@ import type { ObjectInfo, Storage } from '../storage/storage.js';
  * What a target is brought up to date with, in this order: data before the index files that name it, the index
  * before the snapshots that need it, so a target is consistent at every instant of a sync (format §8).
  */
-const ORDER = ['data/', 'keys/', 'config', 'index/', 'snapshots/'] as const;
+const ORDER = ['data/', 'keys/', 'config', 'index/', 'snapshots/', 'journal/'] as const;
 
 export interface SyncTargetReport {
   readonly location: string;

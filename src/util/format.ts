@@ -21,6 +21,16 @@ export function formatSeconds(s: number): string {
   return h > 0 ? `${h}:${mm}:${ss}` : `${m}:${ss}`;
 }
 
+/** A duration for people reading ages and objectives: `45s`, `12m`, `3h 05m`, `2d 4h`. */
+export function formatAge(s: number): string {
+  if (!Number.isFinite(s) || s < 0) return '-';
+  if (s < 10) return `${Math.round(s * 10) / 10}s`;
+  if (s < 60) return `${Math.round(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
+}
+
 export function formatRate(bytes: number, seconds: number): string {
   return seconds > 0 ? `${formatBytes(bytes / seconds)}/s` : '-';
 }

@@ -1,0 +1,152 @@
+/**
+ * Restore drills and the status of objectives (issue 6), through the CLI on real files and a real SQLite database:
+ * a drill restores into a sandbox that is gone afterwards, never touches the live data, measures the RTO, records
+ * itself in the journal, and `status` reads the journal and the snapshots to judge each source.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { hashTree, runCli, tempDir, writeTree } from './helpers.js';
+
+interface Project { root: string; config: string; env: NodeJS.ProcessEnv; tmp: string }
+
+async function project(root: string, o: { appRto?: string; appRpo?: string; sessionCheck?: string } = {}): Promise<Project> {
+  await writeTree(join(root, 'app'), { 'config.json': '{"port": 8080}\n', 'src/main.js': 'console.log("shop")\n'.repeat(50), 'public/index.html': '<h1>shop</h1>\n' });
+  const db = join(root, 'sessions.db');
+  const d = new Database(db);
+  d.exec("create table if not exists sessions (id integer primary key, who text); insert into sessions (who) values ('ann'), ('bob');");
+  d.close();
+  const config = join(root, 'safepoint.yaml');
+  await writeConfig(config, root, o);
+  const tmp = join(root, 'tmp');
+  await mkdir(tmp);
+  return { root, config, tmp, env: { TMPDIR: tmp } };
+}
+
+async function writeConfig(config: string, root: string, o: { appRto?: string; appRpo?: string; sessionCheck?: string }): Promise<void> {
+  await writeFile(config, `version: 1
+project: shop
+repositories:
+  main: { targets: [ ${join(root, 'repo')} ] }
+sources:
+  - name: app
+    type: files
+    repository: main
+    paths: [ ${join(root, 'app')} ]
+    rpo: ${o.appRpo ?? '1h'}
+    rto: ${o.appRto ?? '1h'}
+    checks:
+      - command: test -f "$SAFEPOINT_RESTORED/app/config.json" && test "$SAFEPOINT_DRILL" = 1
+  - name: sessions
+    type: sqlite
+    repository: main
+    path: ${join(root, 'sessions.db')}
+    rpo: 1h
+    rto: 15m
+    checks:
+      - sql: "${o.sessionCheck ?? 'select count(*) = 2 from sessions'}"
+`);
+}
+
+const events = (stdout: string, type: string): Record<string, unknown>[] =>
+  stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.message_type === type);
+
+test('drill restores every source into a sandbox, verifies it, measures the RTO, journals it; status reads it', async () => {
+  const t = await tempDir();
+  try {
+    const p = await project(t.path);
+    const cli = (args: string[]): ReturnType<typeof runCli> => runCli([...args, '--config', p.config], { env: p.env });
+    assert.equal((await cli(['init', '--repo', 'main'])).code, 0);
+    for (const s of ['app', 'sessions']) assert.equal((await cli(['backup', '--source', s])).code, 0);
+    await writeFile(join(t.path, 'app', 'config.json'), '{"port": 8081}\n');
+    assert.equal((await cli(['backup', '--source', 'app'])).code, 0);
+
+    // before any drill or check: backed up within the RPO, but the RTO is unproven
+    const before = await cli(['status', '--json']);
+    assert.equal(before.code, 0, before.stderr);
+    const st0 = events(before.stdout, 'source_status');
+    assert.deepEqual(st0.map((s) => [s.source, s.verdict]), [['app', 'at risk'], ['sessions', 'at risk']]);
+    assert.ok((st0[0]!.reasons as string[]).some((r) => /never drilled/.test(r)));
+    assert.equal((st0[0]!.immutability as { state: string }).state, 'none');
+
+    const live = await hashTree(join(t.path, 'app'));
+    const d = await cli(['drill', '--all', '--sample-older', '--json']);
+    assert.equal(d.code, 0, d.stderr);
+    const drills = events(d.stdout, 'drill');
+    // app has an older backup to sample; sessions has only one
+    assert.deepEqual(drills.map((x) => [x.source, x.sampled_older, x.ok]), [['app', false, true], ['app', true, true], ['sessions', false, true]]);
+    for (const x of drills) {
+      assert.equal(typeof x.rto_seconds, 'number');
+      assert.ok((x.rto_seconds as number) > 0 && (x.rto_seconds as number) < 60);
+      assert.ok((x.checks as { ok: boolean }[]).every((c) => c.ok));
+    }
+    assert.deepEqual((drills[0]!.checks as { name: string }[]).map((c) => c.name), ['files restored', 'file hashes match the snapshot', 'test -f "$SAFEPOINT_RESTORED/app/config.json" && test "$SAFEPOINT_DRILL" = 1']);
+    assert.ok((drills[2]!.checks as { name: string }[]).some((c) => /integrity_check/.test(c.name)));
+    assert.equal(drills[2]!.rto_objective_seconds, 900);
+    // the sandbox is gone and production untouched
+    assert.deepEqual(await readdir(p.tmp), []);
+    assert.deepEqual(await hashTree(join(t.path, 'app')), live);
+
+    assert.equal((await cli(['check'])).code, 0);
+    const after = await cli(['status', '--json']);
+    assert.equal(after.code, 0, after.stderr);
+    const st1 = events(after.stdout, 'source_status');
+    assert.deepEqual(st1.map((s) => [s.source, s.verdict, s.reasons]), [['app', 'ok', []], ['sessions', 'ok', []]]);
+    const drill = st1[1]!.last_drill as { ok: boolean; rto_seconds: number };
+    assert.equal(drill.ok, true);
+    assert.equal((st1[0]!.last_check as { ok: boolean }).ok, true);
+    const human = await cli(['status']);
+    assert.match(human.stdout, /^SOURCE\s+TYPE\s+VERDICT\s+EXPOSURE \/ RPO\s+DRILL RTO \/ RTO\s+LAST CHECK\s+IMMUTABILITY$/m);
+    assert.match(human.stdout, /^sessions\s+sqlite\s+ok\s+[\d.]+s \/ 1h 00m\s+[\d.]+s \/ 15m\s+ok [\d.]+s ago\s+none$/m);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a drill whose checks fail, or that takes longer than the RTO, fails; status then reports the objective violated (exit 4)', async () => {
+  const t = await tempDir();
+  try {
+    const p = await project(t.path, { sessionCheck: 'select count(*) = 99 from sessions', appRto: '1ms' });
+    const cli = (args: string[]): ReturnType<typeof runCli> => runCli([...args, '--config', p.config], { env: p.env });
+    assert.equal((await cli(['init', '--repo', 'main'])).code, 0);
+    for (const s of ['app', 'sessions']) assert.equal((await cli(['backup', '--source', s])).code, 0);
+    const d = await cli(['drill', '--json']);
+    assert.equal(d.code, 1);
+    const lines = d.stderr.trim().split('\n');
+    assert.match(lines.at(-1)!, /^error: 2 of 2 drills failed: app: restore took \S+, over the RTO of 0s; sessions: 1 of \d+ checks failed: sql: select count\(\*\) = 99 from sessions: /);
+    assert.deepEqual(await readdir(p.tmp), [], 'a failed drill leaves no sandbox behind');
+    const s = await cli(['status', '--json']);
+    assert.equal(s.code, 4);
+    assert.match(s.stderr, /^error: 2 of 2 sources violate an objective: app, sessions$/m);
+    const st = events(s.stdout, 'source_status');
+    assert.match((st[0]!.reasons as string[])[0]!, /^last drill \(.*\) failed: restore took/);
+
+    // a drill of one source only; an unknown source is a one-line error
+    const bad = await cli(['drill', '--source', 'nope']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^error: .*nope/);
+    assert.equal(bad.stderr.trim().split('\n').length, 1);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('status: a source never backed up, or backed up longer ago than its RPO, violates its objective', async () => {
+  const t = await tempDir();
+  try {
+    const p = await project(t.path, { appRpo: '1ms' });
+    const cli = (args: string[]): ReturnType<typeof runCli> => runCli([...args, '--config', p.config], { env: p.env });
+    assert.equal((await cli(['init', '--repo', 'main'])).code, 0);
+    assert.equal((await cli(['backup', '--source', 'app'])).code, 0);
+    const s = await cli(['status', '--json']);
+    assert.equal(s.code, 4);
+    const st = events(s.stdout, 'source_status');
+    assert.match((st[0]!.reasons as string[])[0]!, /^last protection \S+ ago, over the RPO of 0s$/);
+    assert.deepEqual(st[1]!.reasons, ['never backed up']);
+    assert.equal(st[1]!.exposure_seconds, null);
+  } finally {
+    await t.cleanup();
+  }
+});
