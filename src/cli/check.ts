@@ -7,7 +7,7 @@ import type { Context } from './context.js';
 import { baseOf, targetsOf } from '../storage/open.js';
 import { parseDuration } from '../config/duration.js';
 import { throttle } from './output.js';
-import { appendJournal } from '../journal/journal.js';
+import { recordOperation } from './journal-record.js';
 
 export function registerCheck(program: Command, ctx: () => Context): void {
   program
@@ -52,27 +52,17 @@ export function registerCheck(program: Command, ctx: () => Context): void {
     });
 }
 
-/**
- * Records the check in the repository's journal (once, through all its targets): `status` reads the last one. A
- * repository that cannot take the entry (no target opens) only gets a warning: the check itself already reported.
- */
+/** Records the check in the repository's journal (once, through all its targets): `status` reads the last one. */
 async function journalCheck(c: Context, r: { started: string; share: number; failed: number; failures: string[]; snapshots: number }): Promise<void> {
-  try {
-    await c.withRepository('check', 'none', async (repo) => {
-      const w = await appendJournal(repo, {
-        operation: 'check',
-        source: null,
-        started: r.started,
-        result: r.failed > 0 ? 'failed' : 'ok',
-        ...(r.failed > 0 ? { error: `${r.failed} problems in ${r.failures.join(', ')}` } : {}),
-        inputs: { read_data_share: r.share },
-        figures: { read_data_share: r.share, snapshots: r.snapshots, problems: r.failed, seconds: (Date.now() - Date.parse(r.started)) / 1000 },
-      });
-      if ('error' in w) c.out.warn(w.error);
-    });
-  } catch (err) {
-    c.out.warn(`the check was not recorded in the journal: ${errorMessage(err)}`);
-  }
+  await recordOperation(c, {
+    operation: 'check',
+    source: null,
+    started: r.started,
+    result: r.failed > 0 ? 'failed' : 'ok',
+    ...(r.failed > 0 ? { error: `${r.failed} problems in ${r.failures.join(', ')}` } : {}),
+    inputs: { read_data_share: r.share },
+    figures: { read_data_share: r.share, snapshots: r.snapshots, problems: r.failed, seconds: (Date.now() - Date.parse(r.started)) / 1000 },
+  });
 }
 
 /** `safepoint repair index`: rebuild the index from the packs' headers. */

@@ -50,7 +50,7 @@ export function registerDeploy(program: Command, ctx: () => Context): void {
     });
   program
     .command('rollback')
-    .description('roll back an incident: `rollback deploy` switches to the previous release that passed its health checks, with its configuration')
+    .description('roll back an incident: `rollback deploy` (a failed deployment: the previous healthy release with its configuration), `rollback data` (data corruption: a database to an earlier time), `rollback attack` (a security attack: everything to the last clean point)')
     .command('deploy')
     .description('switch `current` back to the previous healthy release (failed ones are skipped) or --to RELEASE, restoring its configuration (a safety backup first), then run the post-switch commands and health checks')
     .option('--to <release>', 'the release id (or a unique prefix) to go back to')

@@ -16,11 +16,14 @@ import { registerPg } from './pg.js';
 import { registerReplicate } from './replicate.js';
 import { registerMariadb } from './mariadb.js';
 import { registerAudit } from './audit.js';
+import { registerScan } from './scan.js';
 import { registerPoint } from './point.js';
 import { registerHooks } from './hooks.js';
 import { registerDeploy } from './deploy.js';
 import { registerStatus } from './status.js';
 import { registerDrill } from './drill.js';
+import { registerRollback } from './rollback.js';
+import { registerJournal } from './journal.js';
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
@@ -51,11 +54,14 @@ export function buildProgram(): Command {
   registerReplicate(program, ctx);
   registerMariadb(program, ctx);
   registerAudit(program, ctx);
+  registerScan(program, ctx);
   registerPoint(program, ctx);
   registerHooks(program, ctx);
   registerDeploy(program, ctx);
   registerStatus(program, ctx);
   registerDrill(program, ctx);
+  registerRollback(program, ctx);
+  registerJournal(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;
