@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { hashTree, runCli, tempDir, writeTree } from './helpers.js';
@@ -146,6 +146,48 @@ test('status: a source never backed up, or backed up longer ago than its RPO, vi
     assert.match((st[0]!.reasons as string[])[0]!, /^last protection \S+ ago, over the RPO of 0s$/);
     assert.deepEqual(st[1]!.reasons, ['never backed up']);
     assert.equal(st[1]!.exposure_seconds, null);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('forget --all applies each source\'s retention but never removes its last drilled snapshot nor a quarantined one', async () => {
+  const t = await tempDir();
+  try {
+    const p = await project(t.path);
+    const yaml = await readFile(p.config, 'utf8');
+    await writeFile(p.config, yaml.replace('    rto: 15m\n', '    rto: 15m\n    retention: { keep_last: 1 }\n').replace('    rto: 1h\n', '    rto: 1h\n    retention: { keep_last: 1 }\n'));
+    const cli = (args: string[]): ReturnType<typeof runCli> => runCli([...args, '--config', p.config], { env: p.env });
+    assert.equal((await cli(['init', '--repo', 'main'])).code, 0);
+    const snap = async (source: string, tags: string[] = []): Promise<string> => {
+      const b = await cli(['backup', '--source', source, '--json', ...tags.flatMap((x) => ['--tag', x])]);
+      assert.equal(b.code, 0, b.stderr);
+      return b.stdout.split('\n').filter((l) => l.includes('"summary"')).map((l) => (JSON.parse(l) as { snapshot_id: string }).snapshot_id)[0]!;
+    };
+    const drilledApp = await snap('app');
+    const drilledDb = await snap('sessions');
+    assert.equal((await cli(['drill', '--all'])).code, 0);
+    await writeFile(join(t.path, 'app', 'config.json'), '{"port": 1}\n');
+    const quarantined = await snap('app', ['quarantine']);
+    await writeFile(join(t.path, 'app', 'config.json'), '{"port": 2}\n');
+    const middle = await snap('app');
+    await writeFile(join(t.path, 'app', 'config.json'), '{"port": 3}\n');
+    const newest = await snap('app');
+    const oldDb = await snap('sessions');
+    const newDb = await snap('sessions');
+
+    assert.equal((await cli(['forget', '--all', '--source', 'app'])).code, 2);
+    const f = await cli(['forget', '--all', '--json']);
+    assert.equal(f.code, 0, f.stderr);
+    const left = JSON.parse((await cli(['snapshots', '--repo', 'main', '--json'])).stdout) as { id: string }[];
+    const ids = new Set(left.map((s) => s.id));
+    assert.deepEqual([drilledApp, quarantined, middle, newest].map((id) => ids.has(id)), [true, true, false, true]);
+    assert.deepEqual([drilledDb, oldDb, newDb].map((id) => ids.has(id)), [true, false, true]);
+    const groups = f.stdout.split('\n').filter((l) => l.includes('"forget_group"')).map((l) => JSON.parse(l) as { keep: { id: string; reasons: string[] }[] });
+    const reasons = new Map(groups.flatMap((g) => g.keep.map((k) => [k.id, k.reasons.join(', ')] as const)));
+    assert.equal(reasons.get(drilledApp), 'last snapshot that passed a drill');
+    assert.equal(reasons.get(quarantined), 'tagged quarantine');
+    assert.equal(reasons.get(drilledDb), 'last snapshot that passed a drill');
   } finally {
     await t.cleanup();
   }

@@ -13,11 +13,13 @@ import type { Repository } from '../repo/repository.js';
 import type { Context } from './context.js';
 import { extendRetention, lockedTargets } from '../repo/object-lock.js';
 import { collect } from './options.js';
+import { readJournal } from '../journal/journal.js';
+import { protectedSnapshots } from '../snapshot/protected.js';
 import { throttle } from './output.js';
 
 interface ForgetFlags {
   keepLast?: string; keepHourly?: string; keepDaily?: string; keepWeekly?: string; keepMonthly?: string; keepYearly?: string;
-  keepWithin?: string; keepTag: string[]; source?: string; host?: string; tag: string[]; dryRun?: boolean; prune?: boolean; maxUnused?: string; wal?: boolean;
+  keepWithin?: string; keepTag: string[]; source?: string; all?: boolean; host?: string; tag: string[]; dryRun?: boolean; prune?: boolean; maxUnused?: string; wal?: boolean;
 }
 
 
@@ -35,6 +37,7 @@ export function registerForget(program: Command, ctx: () => Context): void {
     .option('--keep-within <duration>', 'keep snapshots newer than the newest minus this (e.g. 2y5m7d3h)')
     .option('--keep-tag <tags>', 'keep snapshots with these tags (repeatable; a,b means both)', collect, [])
     .option('--source <name>', "only this source's snapshots; without --keep-* options, use its retention from safepoint.yaml (database sources: full / diff counts too, and their WAL archive and replication entries follow the backups kept)")
+    .option('--all', "every source of safepoint.yaml with its own retention (quarantined, legal-hold and each source's last drilled snapshot are always kept)")
     .option('--wal', 'database sources: also list each WAL archive and replication entry kept or removed')
     .option('--host <name>', 'only snapshots from this host')
     .option('--tag <tag>', 'only snapshots with this tag (repeatable)', collect, [])
@@ -78,6 +81,12 @@ export function registerForget(program: Command, ctx: () => Context): void {
     });
 }
 
+/** Moves the snapshots retention must never remove (quarantine, legal hold, last drilled) from `remove` to `keep`. */
+function keepProtected<T extends { id: string }>(d: { readonly keep: readonly { item: T; reasons: readonly string[] }[]; readonly remove: readonly T[] }, held: ReadonlyMap<string, string>): { keep: { item: T; reasons: readonly string[] }[]; remove: T[] } {
+  const saved = d.remove.filter((r) => held.has(r.id));
+  return { keep: [...d.keep, ...saved.map((item) => ({ item, reasons: [held.get(item.id)!] }))], remove: d.remove.filter((r) => !held.has(r.id)) };
+}
+
 function toPolicy(f: ForgetFlags): RetentionPolicy {
   const num = (flag: string, v?: string): number | undefined => {
     if (v === undefined) return undefined;
@@ -100,6 +109,18 @@ function toPolicy(f: ForgetFlags): RetentionPolicy {
 }
 
 async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<number> {
+  if (f.all) {
+    if (ids.length > 0 || f.source !== undefined || !isEmptyPolicy(toPolicy(f))) throw new UsageError('--all applies each source\'s retention from safepoint.yaml: give no snapshot ids, --source or --keep-* options with it');
+    const cfg = await c.requireConfig();
+    for (const s of cfg.sources) {
+      if (!s.retention) {
+        c.out.info(`source ${s.name}: no retention in safepoint.yaml, every snapshot kept`);
+        continue;
+      }
+      await runForget(c, [], { ...f, all: false, source: s.name });
+    }
+    return 0;
+  }
   let policy = toPolicy(f);
   let dbRules: DatabaseRetention | null = null;
   if (f.source && ids.length === 0) {
@@ -126,6 +147,7 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
       }
     } else {
       const filtered = await loadSnapshots(repo, { ...(f.source ? { source: f.source } : {}), ...(f.host ? { host: f.host } : {}), tags: f.tag });
+      const held = protectedSnapshots(filtered, (await readJournal(repo)).entries);
       // restic groups by host and paths; we add the source so two sources never share a retention count
       const groups = new Map<string, SnapshotWithId[]>();
       for (const s of filtered) {
@@ -134,7 +156,7 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
       }
       for (const [key, list] of groups) {
         const [host, paths, source] = JSON.parse(key) as [string, string[], string | null];
-        const d = applyRetention(list.map((s) => ({ id: s.id, time: new Date(s.time), tags: s.tags, sn: s })), policy);
+        const d = keepProtected(applyRetention(list.map((s) => ({ id: s.id, time: new Date(s.time), tags: s.tags, sn: s })), policy), held);
         c.out.info(`snapshots for host ${host}${source ? `, source ${source}` : ''}, paths ${paths.join(', ')}: keep ${d.keep.length}, remove ${d.remove.length}`);
         for (const k of d.keep) c.out.info(`  keep   ${shortId(k.item.id)}  ${formatSnapshotTime(k.item.sn)}  ${k.reasons.join(', ')}`);
         for (const r of d.remove) c.out.info(`  remove ${shortId(r.id)}  ${formatSnapshotTime(r.sn)}`);
@@ -164,6 +186,7 @@ async function forgetDatabase(c: Context, f: ForgetFlags, policy: RetentionPolic
     if (!isEmptyPolicy(policy)) {
       for (const k of applyRetention(points.map((s) => ({ id: s.id, time: new Date(s.time), tags: s.tags, sn: s })), policy).keep) also.set(k.item.id, k.reasons.join(', '));
     }
+    for (const [id, why] of protectedSnapshots(list, (await readJournal(repo)).entries)) if (!also.has(id)) also.set(id, why);
     const plan = planDatabaseRetention(list, rules, also);
     const shown = (s: SnapshotWithId): boolean => f.wal === true || !isContinuous(s) || s.meta?.mode === 'replica-base';
     c.out.info(`source ${f.source}: keep ${plan.keep.size}, remove ${plan.remove.length} (backups, WAL archive and replication entries)`);
