@@ -1,7 +1,7 @@
 /**
  * A throwaway MariaDB server on a restored data directory: `mariadbd --no-defaults` on a free loopback port, its
- * socket, pid file and log in a private temporary folder, no binlog, no replication, run as the directory's owner.
- * Used to verify a restored copy and to replay binlogs into it.
+ * socket, pid file, log and temporary files in a private temporary folder, no binlog, no replication, run as the
+ * directory's owner. Used to verify a restored copy and to replay binlogs into it.
  */
 import { spawn } from 'node:child_process';
 import { chown, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -35,17 +35,30 @@ async function serverBinary(source: MariadbSource): Promise<string> {
   throw new UserError('mariadbd not found (in bin_dir, /usr/sbin or /usr/bin): install mariadb-server to verify restored copies');
 }
 
+export interface ThrowawayOptions {
+  /** The server in the error message when it does not start; default `the restored MariaDB copy in <dir>`. */
+  readonly what?: string;
+  /**
+   * The folder for the socket, pid file, error log (`error.log`) and temporary files; it stays the caller's, stop()
+   * leaves it.
+   * Default: a new private temporary folder, removed by stop().
+   */
+  readonly runDir?: string;
+}
+
 /** Starts the server on `dir` and waits until it answers; throws a one-line error with its log when it does not. */
-export async function startThrowaway(source: MariadbSource, dir: string): Promise<Throwaway> {
+export async function startThrowaway(source: MariadbSource, dir: string, o: ThrowawayOptions = {}): Promise<Throwaway> {
   const st = await stat(dir);
+  const binary = await serverBinary(source); // before anything is created: nothing to clean up when it is missing
   const root = process.getuid?.() === 0;
-  const run = await mkdtemp(join(tmpdir(), 'safepoint-mariadb-'));
+  const run = o.runDir ?? (await mkdtemp(join(tmpdir(), 'safepoint-mariadb-')));
   const port = await freePort();
   const user = root ? ((await userName(st.uid)) ?? 'root') : null;
   if (root) await chown(run, st.uid, st.gid);
   const args = ['--no-defaults', `--datadir=${dir}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${join(run, 'sock')}`, `--pid-file=${join(run, 'pid')}`, `--log-error=${join(run, 'error.log')}`,
+    `--tmpdir=${run}`, // $TMPDIR may not be writable by the server's user
     '--innodb-buffer-pool-size=64M', '--skip-log-bin', '--skip-slave-start', ...(user ? [`--user=${user}`] : [])];
-  const child = spawn(await serverBinary(source), args, { stdio: 'ignore' });
+  const child = spawn(binary, args, { stdio: 'ignore' });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const c = source.connection;
   const endpoint: MariadbEndpoint = { connection: { host: '127.0.0.1', port, database: c.database, ...(c.user !== undefined ? { user: c.user } : {}), ...(c.password_file !== undefined ? { password_file: c.password_file } : {}) }, ...(source.bin_dir !== undefined ? { bin_dir: source.bin_dir } : {}) };
@@ -57,7 +70,7 @@ export async function startThrowaway(source: MariadbSource, dir: string): Promis
       await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 120_000)))]).finally(() => clearTimeout(timer));
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    await rm(run, { recursive: true, force: true });
+    if (o.runDir === undefined) await rm(run, { recursive: true, force: true });
   };
   const deadline = Date.now() + 120_000;
   for (;;) {
@@ -69,7 +82,7 @@ export async function startThrowaway(source: MariadbSource, dir: string): Promis
         const log = await readFile(join(run, 'error.log'), 'utf8').catch(() => '');
         const last = log.split('\n').filter((l) => /ERROR/.test(l)).slice(-2).join(' | ');
         await stop();
-        throw new UserError(`the restored MariaDB copy in ${dir} did not start: ${last || errorMessage(err)}`, { cause: err });
+        throw new UserError(`${o.what ?? `the restored MariaDB copy in ${dir}`} did not start: ${last || errorMessage(err)}`, { cause: err });
       }
       await new Promise((r) => setTimeout(r, 250));
     }
