@@ -18,6 +18,8 @@ export const ExitCode = {
   incomplete: 3,
   /** bad command line or configuration */
   usage: 2,
+  /** `scan` found a suspicious snapshot (ransomware or another anomaly), so cron can alert */
+  suspicious: 5,
   /** `status`: a source misses its RPO or RTO, or its last drill or check failed */
   objectiveViolated: 4,
 } as const;
