@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { backup, type ArchiveProgress } from '../snapshot/archiver.js';
 import { makeExcluder, readExcludeFile, type Excluder } from '../snapshot/exclude.js';
 import { scan } from '../snapshot/scanner.js';
-import { findSnapshot, loadSnapshots } from '../repo/snapshot.js';
+import { findSnapshot, loadSnapshots, type Snapshot } from '../repo/snapshot.js';
+import type { Repository } from '../repo/repository.js';
+import type { FilesSource } from '../config/schema-sources.js';
 import { hostname } from 'node:os';
 import { findSource } from '../config/lookup.js';
 import { UsageError, ExitCode } from '../util/errors.js';
@@ -48,6 +50,33 @@ export function registerBackup(program: Command, ctx: () => Context): void {
 }
 
 
+/** What a files source backs up: its paths (with those its audit file lists), excludes and tags. */
+export async function filesSourceSpec(ctx: Context, src: FilesSource): Promise<{ paths: string[]; auditExclude: Excluder | undefined; excludes: string[]; tags: string[] }> {
+  let paths = [...(src.paths ?? [])];
+  let auditExclude: Excluder | undefined;
+  if (src.from_audit !== undefined) ({ paths, exclude: auditExclude } = await pathsFromAudit(src.from_audit, paths, ctx.out));
+  return { paths, auditExclude, excludes: [...(src.exclude ?? [])], tags: [...(src.tags ?? [])] };
+}
+
+/**
+ * Backs a files source up into one snapshot with extra tags, quietly (the quarantine copy of `rollback attack`): every
+ * file read afresh, no parent, unreadable files as warnings.
+ */
+export async function backupFilesSource(ctx: Context, repo: Repository, src: FilesSource, extraTags: readonly string[]): Promise<{ snapshotId: string; snapshot: Snapshot }> {
+  const spec = await filesSourceSpec(ctx, src);
+  await repo.loadIndex();
+  const r = await backup(repo, {
+    paths: [...new Set(spec.paths.map((p) => resolve(p)))],
+    excluder: orExclude(makeExcluder(spec.excludes), spec.auditExclude),
+    excludes: spec.excludes,
+    tags: [...new Set([...spec.tags, ...extraTags])],
+    source: src.name,
+    parent: null,
+    onWarning: (path, message) => ctx.out.warn(`${path}: ${message}`),
+  });
+  return { snapshotId: r.snapshotId, snapshot: r.snapshot };
+}
+
 export async function runBackup(ctx: Context, argPaths: string[], flags: BackupFlags): Promise<number> {
   let paths = argPaths;
   let excludes = [...flags.exclude];
@@ -60,10 +89,10 @@ export async function runBackup(ctx: Context, argPaths: string[], flags: BackupF
     if (paths.length > 0) throw new UsageError('give either paths or --source, not both');
     if (isDatabaseSource(src)) return runDatabaseBackup(ctx, src, flags);
     if (flags.type !== undefined) throw new UsageError('--type applies to database sources');
-    paths = [...(src.paths ?? [])];
-    if (src.from_audit !== undefined) ({ paths, exclude: auditExclude } = await pathsFromAudit(src.from_audit, paths, ctx.out));
-    excludes = [...excludes, ...(src.exclude ?? [])];
-    tags = [...tags, ...(src.tags ?? [])];
+    const spec = await filesSourceSpec(ctx, src);
+    ({ paths, auditExclude } = spec);
+    excludes = [...excludes, ...spec.excludes];
+    tags = [...tags, ...spec.tags];
     sourceName = src.name;
   }
   if (paths.length === 0) throw new UsageError('nothing to back up: give paths or --source NAME');

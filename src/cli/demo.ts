@@ -5,12 +5,12 @@ import type { Context } from './context.js';
 export function registerDemo(program: Command, ctx: () => Context): void {
   program
     .command('demo')
-    .description('run the demo scenario in a temporary folder: back up a sample project, damage it, restore it, verify it; the same for a SQLite database; deploy an app twice, the second release failing its health check and rolled back by itself')
+    .description('run the demo scenario in a temporary folder: back up a sample project, damage it, restore it, verify it; the same for a SQLite database; deploy an app twice, the second release failing its health check and rolled back by itself; a data folder hit by ransomware over two backups, flagged by the scan and rolled back to its last clean state')
     .option('--dir <dir>', 'work in this folder and keep it afterwards')
     .option('--keep', 'keep the temporary folder')
     .action(async (f: { dir?: string; keep?: boolean }) => {
       const c = ctx();
-      c.out.info('safepoint demo: back up, damage, restore, verify; a database; a deploy rolled back\n');
+      c.out.info('safepoint demo: back up, damage, restore, verify; a database; a deploy rolled back; a ransomware attack rolled back\n');
       let n = 0;
       const { runDemo } = await import('../demo/demo.js'); // loads SQLite and the rest only when asked
       const r = await runDemo({

@@ -23,6 +23,7 @@ import { registerDeploy } from './deploy.js';
 import { registerStatus } from './status.js';
 import { registerDrill } from './drill.js';
 import { registerRollback } from './rollback.js';
+import { registerRollbackAttack } from './rollback-attack.js';
 import { registerJournal } from './journal.js';
 
 /** Builds the command tree; exported for tests. */
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   registerStatus(program, ctx);
   registerDrill(program, ctx);
   registerRollback(program, ctx);
+  registerRollbackAttack(program, ctx);
   registerJournal(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();

@@ -18,6 +18,7 @@ import { Secret } from '../util/secret.js';
 import { IntegrityError } from '../util/errors.js';
 import { formatBytes } from '../util/format.js';
 import { demoDeploy } from './deploy-story.js';
+import { demoAttack } from './attack-story.js';
 
 /** One line of the demo's story, with how long the step took. */
 export interface DemoStep {
@@ -36,7 +37,8 @@ export interface DemoResult {
  * The demo scenario (npm start): a sample project is backed up into a repository on two local targets, damaged
  * (and so is the first target), restored (damaged ranges read from the second target) and verified byte for byte
  * against the snapshot; each target is checked on its own. Then a SQLite database is corrupted and restored, and an
- * app is deployed twice, its second release failing its health check and rolled back by itself.
+ * app is deployed twice, its second release failing its health check and rolled back by itself. Last, a data folder
+ * is hit by a simulated ransomware run over two backups, and `rollback attack` brings back its last clean state.
  */
 export async function runDemo(o: { dir?: string; keep?: boolean; onStep?: (s: DemoStep) => void } = {}): Promise<DemoResult> {
   const dir = o.dir ?? (await mkdtemp(join(tmpdir(), 'safepoint-demo-')));
@@ -124,7 +126,8 @@ export async function runDemo(o: { dir?: string; keep?: boolean; onStep?: (s: De
     const dbOk = await demoDatabase(repo, dir, step);
     await repo.close();
     const deployOk = await demoDeploy(dir, step);
-    return { dir, steps, ok: ok && dbOk && deployOk };
+    const attackOk = await demoAttack(dir, step);
+    return { dir, steps, ok: ok && dbOk && deployOk && attackOk };
   } finally {
     if (!o.keep && !o.dir) await rm(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,228 @@
+/**
+ * `safepoint rollback attack --compromised-at TIME`: after a security attack, the whole system back to the last clean
+ * state before it (docs/rollback.md). First, without changing anything, the last clean point of every source: the
+ * newest complete backup finished before TIME that the anomaly scan does not flag and that reads back whole. Then,
+ * confirmed: quarantine the current (compromised) state into snapshots tagged `quarantine` for forensics, stop the
+ * services, put every files source back exactly as it was (what the attacker added is removed from the live tree)
+ * and every database back to the same point through its own tools, verify, restart, and report.
+ */
+import type { Command } from 'commander';
+import { findService } from '../config/lookup.js';
+import type { FilesSource, SourceConfig } from '../config/schema-sources.js';
+import type { DbRestoreTarget } from '../db/driver.js';
+import { driverFor, isDatabaseSource, type DatabaseSource } from '../db/drivers.js';
+import { baseBackups } from '../db/postgres/base-backup.js';
+import { chooseBase } from '../db/postgres/recovery.js';
+import { lastCleanSnapshot, type Rejected } from '../attack/clean-point.js';
+import { shortId } from '../repo/ids.js';
+import { loadSnapshots, isContinuous, type SnapshotWithId } from '../repo/snapshot.js';
+import type { Repository } from '../repo/repository.js';
+import { restoreFilesInPlace } from '../restore/files-in-place.js';
+import type { PlanStep } from '../restore/plan.js';
+import { startServices, stopServices } from '../restore/services.js';
+import { scanSource } from '../scan/index.js';
+import { restorePoints } from '../status/status.js';
+import { verifySnapshotData } from '../verify/snapshot-data.js';
+import { SafepointError, UsageError, errorMessage } from '../util/errors.js';
+import { backupFilesSource } from './backup.js';
+import type { Context } from './context.js';
+import { recordOperation } from './journal-record.js';
+import { collect } from './options.js';
+import { archiveGetCommand } from './pg.js';
+import { runReportedPlan } from './plan-output.js';
+import { confirm } from './rollback.js';
+
+export interface AttackFlags { compromisedAt?: string; dryRun?: boolean; force?: boolean; accept: string[]; source: string[] }
+
+/** What one source goes back to. */
+interface SourcePlan {
+  readonly source: SourceConfig;
+  /** The clean snapshot (for PostgreSQL physical: the base backup replayed up to `recoverTo`). */
+  readonly snapshot: SnapshotWithId;
+  readonly rejected: Rejected[];
+  /** Databases that replay a log: the time they recover to. */
+  readonly recoverTo: Date | null;
+}
+
+export function registerRollbackAttack(program: Command, ctx: () => Context): void {
+  const rollback = program.commands.find((c) => c.name() === 'rollback');
+  if (!rollback) throw new Error('the rollback command is registered by deploy.ts first');
+  rollback
+    .command('attack')
+    .description('security attack: quarantine the current state (snapshots tagged quarantine), find the last clean point before --compromised-at (complete, not flagged by the anomaly scan, reads back whole), put every source back to it — files exactly (what the attacker added is removed), databases through their own tools — verify, restart the services; the plan is shown first')
+    .requiredOption('--compromised-at <time>', 'when the attack started, as far as known (ISO 8601; UTC unless a zone is given); snapshots before it that the scan flags are passed over too')
+    .option('--source <name>', 'only these sources (repeatable; default: every source)', collect, [])
+    .option('--accept <snapshot>', 'a snapshot the scan flags that you know is clean (a false positive; repeatable)', collect, [])
+    .option('--dry-run', 'find the clean point and show the plan, change nothing')
+    .option('--force', 'do not ask for confirmation (scripts); without it, a terminal asks and anything else refuses')
+    .action(async (f: AttackFlags) => {
+      process.exitCode = await runRollbackAttack(ctx(), f);
+    });
+}
+
+/** Sources whose restore replays a log to a time (and so can meet the files at one point). */
+function replays(s: DatabaseSource): boolean {
+  return s.type === 'sqlite' || (s.mode === 'physical' && (s.type === 'mariadb' || s.wal_archiving));
+}
+
+export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<number> {
+  const cfg = await c.requireConfig();
+  const at = Date.parse(/[zZ]|[+-]\d\d(:?\d\d)?$/.test(f.compromisedAt!.trim()) ? f.compromisedAt! : `${f.compromisedAt!.trim()}Z`);
+  if (Number.isNaN(at)) throw new UsageError(`--compromised-at ${JSON.stringify(f.compromisedAt)} is not a time: write e.g. 2026-11-29T04:12:00Z`);
+  if (at > Date.now()) throw new UsageError(`--compromised-at ${f.compromisedAt} is in the future`);
+  const compromisedAt = new Date(at);
+  const sources = f.source.length > 0 ? f.source.map((n) => { const s = cfg.sources.find((x) => x.name === n); if (!s) throw new UsageError(`no source named ${n} in safepoint.yaml`); return s; }) : cfg.sources;
+  if (sources.length === 0) throw new UsageError('no sources in safepoint.yaml: nothing to roll back');
+  const started = new Date().toISOString();
+
+  c.out.info(`looking for the last clean point before ${compromisedAt.toISOString()}`);
+  const choices = await findCleanPoints(c, sources, compromisedAt, f.accept);
+  // one point for all: the earliest clean backup end; databases that replay a log meet the files there
+  const point = new Date(Math.min(...choices.map((p) => Date.parse(p.snapshot.summary.backup_end))));
+  const plans = await Promise.all(choices.map((p) => alignDatabase(c, p, point)));
+  for (const p of plans) {
+    c.out.event({ message_type: 'clean_point', source: p.source.name, snapshot_id: p.snapshot.id, time: p.snapshot.time, recover_to: p.recoverTo?.toISOString() ?? null, rejected: p.rejected });
+    c.out.info(`${p.source.name}: snapshot ${shortId(p.snapshot.id)} of ${p.snapshot.time}${p.recoverTo ? `, replayed to ${p.recoverTo.toISOString()}` : ''}`);
+    for (const r of p.rejected) c.out.info(`  passed over ${shortId(r.id)} (${r.time}): ${r.why}`);
+  }
+
+  const services = [...new Set(sources.flatMap((s) => s.services))].map((n) => findService(cfg, n));
+  const quarantined: { source: string; id: string }[] = [];
+  const report: Record<string, unknown>[] = [];
+  const steps: PlanStep[] = [
+    {
+      name: 'quarantine the current state (snapshots tagged quarantine, for forensics)',
+      run: async () => {
+        for (const s of sources) {
+          const id = await quarantine(c, s);
+          if (id) quarantined.push({ source: s.name, id });
+        }
+        return quarantined.map((q) => `${q.source}: ${shortId(q.id)}`).join(', ') || 'nothing live to keep';
+      },
+      onFailure: () => 'nothing was changed: the compromised state must be kept before anything is restored',
+    },
+    {
+      name: 'stop the services',
+      run: async () => (services.length === 0 ? { skipped: 'no services configured for these sources' } : stopServices(services)),
+      onFailure: () => 'nothing was restored; fix the stop command and run the rollback again',
+    },
+    {
+      name: 'put the files back to the clean point (what the attacker added is removed)',
+      run: async () => {
+        const files = plans.filter((p) => p.source.type === 'files');
+        if (files.length === 0) return { skipped: 'no files sources' };
+        const lines: string[] = [];
+        for (const p of files) {
+          const swaps = await c.withRepository('rollback', 'shared', (repo) => restoreFilesInPlace(repo, p.snapshot), p.source.name);
+          for (const s of swaps) {
+            report.push({ source: p.source.name, path: s.path, files: s.files, bytes: s.bytes, removed: s.removedCount, removed_examples: s.removed });
+            lines.push(`${s.path}: ${s.files} files verified${s.removedCount > 0 ? `, ${s.removedCount} removed (${s.removed.slice(0, 3).join(', ')}${s.removedCount > 3 ? ', …' : ''})` : ''}`);
+          }
+        }
+        return lines.join('; ');
+      },
+      onFailure: () => `the current state is in the quarantine snapshots (${quarantined.map((q) => shortId(q.id)).join(', ')}); the services are stopped`,
+    },
+    {
+      name: 'put the databases back to the same point and verify them',
+      run: async () => {
+        const dbs = plans.filter((p) => isDatabaseSource(p.source));
+        if (dbs.length === 0) return { skipped: 'no database sources' };
+        const lines: string[] = [];
+        for (const p of dbs) lines.push(await restoreDatabase(c, p));
+        return lines.join('; ');
+      },
+      onFailure: () => `the current state is in the quarantine snapshots (${quarantined.map((q) => shortId(q.id)).join(', ')}); the services are stopped`,
+    },
+    {
+      name: 'start the services and check their health',
+      run: async () => (services.length === 0 ? { skipped: 'no services to start' } : startServices(services)),
+      onFailure: () => 'everything is restored and verified; start the services by hand',
+    },
+  ];
+  c.out.info(`${f.dryRun ? 'plan' : 'rolling back'}: ${plans.length} sources to the clean point of ${point.toISOString()}`);
+  if (!f.dryRun) await confirm(`quarantine the current state and put ${plans.map((p) => p.source.name).join(', ')} back to ${point.toISOString()}?`, f.force);
+  const { ok, reports, total } = await runReportedPlan(c, steps, f.dryRun ?? false);
+  c.out.event({ message_type: 'summary', ok, dry_run: f.dryRun ?? false, compromised_at: compromisedAt.toISOString(), clean_point: point.toISOString(), quarantined, restored: report, total_duration: total });
+  if (!f.dryRun) {
+    for (const p of plans) {
+      await recordOperation(c, {
+        operation: 'rollback-attack',
+        source: p.source.name,
+        started,
+        result: ok ? 'ok' : 'failed',
+        ...(ok ? {} : { error: reports.find((r) => r.status === 'error')?.detail ?? 'see the report' }),
+        inputs: { compromised_at: compromisedAt.toISOString(), snapshot_id: p.snapshot.id, recover_to: p.recoverTo?.toISOString() ?? null, quarantine: quarantined.find((q) => q.source === p.source.name)?.id ?? null },
+        figures: { seconds: total, passed_over: p.rejected.length },
+      }, { source: p.source.name });
+    }
+  }
+  if (!ok) {
+    const failed = reports.find((r) => r.status === 'error');
+    throw new SafepointError(`rollback attack stopped at step ${failed?.step ?? '?'} (${failed?.name ?? ''}): see the report above`);
+  }
+  c.out.info(f.dryRun ? 'dry run: nothing was changed' : `restored to the clean point of ${point.toISOString()} in ${total.toFixed(2)} s; the compromised state is kept in ${quarantined.map((q) => `${q.source} ${shortId(q.id)}`).join(', ') || 'no snapshot (nothing was live)'}`);
+  return 0;
+}
+
+/** Every source's last clean snapshot before the compromise; refuses when one has none. */
+async function findCleanPoints(c: Context, sources: readonly SourceConfig[], compromisedAt: Date, accept: readonly string[]): Promise<{ source: SourceConfig; snapshot: SnapshotWithId; rejected: Rejected[] }[]> {
+  const out: { source: SourceConfig; snapshot: SnapshotWithId; rejected: Rejected[] }[] = [];
+  for (const source of sources) {
+    const choice = await c.withRepository('rollback', 'shared', async (repo) => {
+      const all = (await loadSnapshots(repo, { source: source.name })).filter((s) => !isContinuous(s));
+      const accepted = new Set<string>();
+      for (const a of accept) {
+        const id = all.find((s) => s.id.startsWith(a))?.id;
+        if (id) accepted.add(id);
+      }
+      const points = restorePoints(all, source.name);
+      const scan = await scanSource(repo, points);
+      return lastCleanSnapshot(points, scan, compromisedAt, async (s) => (await verifySnapshotData(repo, s.tree)).problems[0] ?? null, accepted);
+    }, source.name);
+    if (!choice.snapshot) {
+      throw new SafepointError(`source ${source.name} has no clean backup before ${compromisedAt.toISOString()}${choice.rejected.length > 0 ? `: ${choice.rejected.map((r) => `${shortId(r.id)} ${r.why}`).join('; ')}` : ': it was never backed up before then'}; nothing was changed`);
+    }
+    out.push({ source, snapshot: choice.snapshot, rejected: choice.rejected });
+  }
+  return out;
+}
+
+/** A database that replays a log goes to the common point (PostgreSQL: from the last base backup before it). */
+async function alignDatabase(c: Context, p: { source: SourceConfig; snapshot: SnapshotWithId; rejected: Rejected[] }, point: Date): Promise<SourcePlan> {
+  if (!isDatabaseSource(p.source) || !replays(p.source)) return { ...p, recoverTo: null };
+  if (p.source.type === 'postgres') {
+    const base = await c.withRepository('rollback', 'none', async (repo) => chooseBase((await baseBackups(repo, p.source.name)).filter((s) => s.complete && !s.tags.includes('safety') && !s.tags.includes('quarantine') && s.time <= p.snapshot.time), { kind: 'time', time: point }), p.source.name);
+    return { ...p, snapshot: base ?? p.snapshot, recoverTo: point };
+  }
+  return { ...p, recoverTo: point };
+}
+
+/** Backs the source's live state up, tagged quarantine; null when there is nothing live (a database that is gone). */
+async function quarantine(c: Context, s: SourceConfig): Promise<string | null> {
+  return c.withRepository('quarantine', 'shared', async (repo: Repository) => {
+    if (s.type === 'files') return (await backupFilesSource(c, repo, s as FilesSource, ['quarantine'])).snapshotId;
+    const driver = await driverFor(s);
+    if (!(await driver.exists(s, {}))) return null;
+    return (await driver.backup(repo, s, { tags: ['quarantine'] })).snapshotId;
+  }, s.name);
+}
+
+/** Restores one database in place (the services are stopped; the quarantine snapshot holds what it replaces) and verifies it. */
+async function restoreDatabase(c: Context, p: SourcePlan): Promise<string> {
+  const source = p.source as DatabaseSource;
+  const driver = await driverFor(source);
+  const target: DbRestoreTarget = {
+    ...(p.recoverTo ? { recovery: { kind: 'time', time: p.recoverTo } } : {}),
+    ...(source.type === 'postgres' && source.wal_archiving ? { restoreCommand: archiveGetCommand(c, source) } : {}),
+  };
+  return c.withRepository('rollback', 'shared', async (repo) => {
+    const done = await driver.restore(repo, p.snapshot, source, target, {});
+    const checks = await driver.verify(source, p.snapshot, target);
+    const bad = checks.filter((x) => !x.ok);
+    if (bad.length > 0) throw new SafepointError(`${source.name}: ${bad.length} of ${checks.length} checks failed: ${bad.map((x) => `${x.name}: ${x.detail}`).join('; ')}`);
+    return `${source.name}: ${done.target} from ${shortId(p.snapshot.id)}${p.recoverTo ? ` replayed to ${p.recoverTo.toISOString()}` : ''}, ${checks.length} checks ok`;
+  }, source.name).catch((err: unknown) => {
+    throw new SafepointError(`${source.name}: ${errorMessage(err)}`, { cause: err });
+  });
+}

@@ -1,0 +1,125 @@
+/**
+ * `rollback attack` (issue 6) on real files and a real SQLite database: a ransomware run that starts before it is
+ * noticed (its first backup lies before --compromised-at and is passed over because the scan flags it), then the
+ * rollback: the compromised state quarantined, the files put back exactly (encrypted copies and the ransom note gone),
+ * the database back to the same point, all journaled.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { hashTree, runCli, tempDir, writeTree } from './helpers.js';
+import { encryptHead, realisticFile } from '../src/scan/testing.js';
+
+function documents(n = 30): Record<string, string> {
+  const files: Record<string, string> = {};
+  const kinds = ['text', 'json', 'csv'] as const;
+  for (let i = 0; i < n; i++) files[`${['docs', 'exports', 'config'][i % 3]}/item-${i}.${['txt', 'json', 'csv'][i % 3]}`] = realisticFile(kinds[i % 3]!, 4000 + ((i * 7919) % 40_000), 900 + i);
+  return files;
+}
+
+const json = (stdout: string, type: string): Record<string, unknown>[] =>
+  stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.message_type === type);
+
+test('rollback attack: passes over the flagged backups, quarantines, restores files exactly and the database to the same point', async () => {
+  const t = await tempDir();
+  try {
+    const app = join(t.path, 'app');
+    await writeTree(app, documents());
+    const db = join(t.path, 'orders.db');
+    const d = new Database(db);
+    d.exec('create table orders (id integer primary key, item text);');
+    const ins = d.prepare('insert into orders (item) values (?)');
+    for (let i = 0; i < 200; i++) ins.run(`item ${i}`);
+    d.close();
+    const config = join(t.path, 'safepoint.yaml');
+    await writeFile(config, `version: 1
+project: shop
+repositories:
+  main: { targets: [ ${join(t.path, 'repo')} ] }
+sources:
+  - name: app
+    type: files
+    repository: main
+    paths: [ ${app} ]
+  - name: orders
+    type: sqlite
+    repository: main
+    path: ${db}
+`);
+    const cli = (args: string[]): ReturnType<typeof runCli> => runCli([...args, '--config', config]);
+    const backup = async (s: string): Promise<void> => assert.equal((await cli(['backup', '--source', s])).code, 0);
+    assert.equal((await cli(['init', '--repo', 'main'])).code, 0);
+    await backup('app');
+    await backup('orders');
+    await writeFile(join(app, 'docs/item-0.txt'), realisticFile('text', 9000, 5));
+    await backup('app');
+    const clean = await hashTree(app);
+    await sleep(1100);
+
+    // the attack starts: half the files get their head encrypted and a new extension, a note appears, rows go
+    const names = Object.keys(documents()).sort();
+    const encrypt = async (which: readonly string[]): Promise<void> => {
+      for (const [i, rel] of which.entries()) {
+        const p = join(app, rel);
+        await writeFile(p, encryptHead(await readFile(p), 4096, i + 1));
+        await rename(p, `${p}.locked`);
+      }
+    };
+    await encrypt(names.slice(0, 15));
+    await writeFile(join(app, 'README_TO_DECRYPT.txt'), 'your files are encrypted\n');
+    const bad = new Database(db);
+    bad.exec('delete from orders where id > 10');
+    bad.close();
+    await backup('app');
+    await backup('orders');
+    await sleep(1100);
+    const noticed = new Date().toISOString();
+    await sleep(1100);
+    await encrypt(names.slice(15));
+    await backup('app');
+
+    const dry = await cli(['rollback', 'attack', '--compromised-at', noticed, '--dry-run', '--json']);
+    assert.equal(dry.code, 0, dry.stderr);
+    const points = json(dry.stdout, 'clean_point');
+    assert.deepEqual(points.map((p) => p.source), ['app', 'orders']);
+    const appRejected = points[0]!.rejected as { why: string }[];
+    assert.equal(appRejected.length, 2);
+    assert.match(appRejected[0]!.why, /^finished after the compromise/);
+    assert.match(appRejected[1]!.why, /^flagged by the anomaly scan/);
+    assert.match((points[1]!.rejected as { why: string }[])[0]!.why, /^flagged by the anomaly scan .*rows/);
+    assert.notDeepEqual(await hashTree(app), clean, 'the dry run changed nothing');
+
+    const refused = await cli(['rollback', 'attack', '--compromised-at', noticed]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /confirm with --force \(no terminal to ask on\)$/m);
+
+    const r = await cli(['rollback', 'attack', '--compromised-at', noticed, '--force', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await hashTree(app), clean, 'the files are exactly the clean state: encrypted copies and the note are gone');
+    const after = new Database(db, { readonly: true });
+    assert.equal((after.prepare('select count(*) as n from orders').get() as { n: number }).n, 200);
+    after.close();
+    const summary = json(r.stdout, 'summary').at(-1)!;
+    const quarantined = summary.quarantined as { source: string; id: string }[];
+    assert.deepEqual(quarantined.map((q) => q.source), ['app', 'orders']);
+    const restored = summary.restored as { removed: number; removed_examples: string[] }[];
+    assert.equal(restored[0]!.removed, 31);
+    assert.ok(restored[0]!.removed_examples.includes('README_TO_DECRYPT.txt'));
+
+    // the evidence is kept: the quarantine snapshot holds the note
+    const ls = await cli(['ls', quarantined[0]!.id, '--repo', 'main']);
+    assert.match(ls.stdout, /README_TO_DECRYPT\.txt/);
+    const j = await cli(['journal', '--json', '--verify']);
+    assert.equal(j.code, 0, j.stderr);
+    assert.deepEqual(json(j.stdout, 'journal_entry').map((e) => [e.operation, e.source, e.result]), [['rollback-attack', 'app', 'ok'], ['rollback-attack', 'orders', 'ok']]);
+
+    const early = await cli(['rollback', 'attack', '--compromised-at', '2000-01-01T00:00:00Z', '--force']);
+    assert.equal(early.code, 1);
+    assert.match(early.stderr, /^error: source app has no clean backup before 2000-01-01T00:00:00\.000Z: .*nothing was changed$/m);
+  } finally {
+    await t.cleanup();
+  }
+});
