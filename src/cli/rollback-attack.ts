@@ -7,6 +7,12 @@
  * and every database back to the same point through its own tools, verify, restart, and report.
  */
 import type { Command } from 'commander';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RestorePoint } from '../git/restore-point.js';
+import { writeSnapshotStream } from './code-restore.js';
+import { runDeploy } from './deploy.js';
 import { findService } from '../config/lookup.js';
 import type { FilesSource, SourceConfig } from '../config/schema-sources.js';
 import type { DbRestoreTarget } from '../db/driver.js';
@@ -86,6 +92,8 @@ export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<num
     for (const r of p.rejected) c.out.info(`  passed over ${shortId(r.id)} (${r.time}): ${r.why}`);
   }
 
+  const code = cfg.deploy ? await cleanCodePoint(c, compromisedAt, new Set(plans.flatMap((p) => p.rejected.map((r) => r.id)))) : null;
+  if (code) c.out.info(`code: restore point ${code.tag} (${code.commit.slice(0, 12)}), deployed from its git bundle`);
   const services = [...new Set(sources.flatMap((s) => s.services))].map((n) => findService(cfg, n));
   const quarantined: { source: string; id: string }[] = [];
   const report: Record<string, unknown>[] = [];
@@ -139,6 +147,23 @@ export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<num
       run: async () => (services.length === 0 ? { skipped: 'no services to start' } : startServices(services)),
       onFailure: () => 'everything is restored and verified; start the services by hand',
     },
+    {
+      name: "deploy the clean point's revision from its git bundle (not the possibly compromised git server)",
+      run: async () => {
+        if (!cfg.deploy) return { skipped: 'no deploy in safepoint.yaml: the code is in the files sources' };
+        if (!code?.bundle) return { skipped: `no clean restore point with a git bundle made before ${compromisedAt.toISOString()}` };
+        const tmp = await mkdtemp(join(tmpdir(), 'safepoint-bundle-'));
+        try {
+          const file = join(tmp, 'repository.bundle');
+          await writeSnapshotStream(c, code.bundle.source.slice(code.bundle.source.lastIndexOf('@') + 1), code.bundle.id, 'repository.bundle', file);
+          await runDeploy(c, { rev: code.commit, bundle: file, point: false, allowDirty: true });
+          return `${code.commit.slice(0, 12)} (${code.tag}) is live, checked out from the git bundle in snapshot ${shortId(code.bundle.id)}`;
+        } finally {
+          await rm(tmp, { recursive: true, force: true });
+        }
+      },
+      onFailure: () => 'files and databases are back to the clean point; the code is not: run `safepoint restore code --point P --from-bundle --into DIR` and deploy it by hand',
+    },
   ];
   c.out.info(`${f.dryRun ? 'plan' : 'rolling back'}: ${plans.length} sources to the clean point of ${point.toISOString()}`);
   if (!f.dryRun) await confirm(`quarantine the current state and put ${plans.map((p) => p.source.name).join(', ')} back to ${point.toISOString()}?`, f.force);
@@ -163,6 +188,20 @@ export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<num
   }
   c.out.info(f.dryRun ? 'dry run: nothing was changed' : `restored to the clean point of ${point.toISOString()} in ${total.toFixed(2)} s; the compromised state is kept in ${quarantined.map((q) => `${q.source} ${shortId(q.id)}`).join(', ') || 'no snapshot (nothing was live)'}`);
   return 0;
+}
+
+/**
+ * The newest restore point made before the compromise, with its git bundle still in the repository, none of whose
+ * snapshots was passed over as unclean; null when there is none.
+ */
+async function cleanCodePoint(c: Context, compromisedAt: Date, unclean: ReadonlySet<string>): Promise<RestorePoint | null> {
+  try {
+    const { loadPoints } = await import('./point.js');
+    const { points } = await loadPoints(c);
+    return points.filter((p) => p.point.bundle && !p.absent.some((a) => a.includes(p.point.bundle!.id.slice(0, 8))) && Date.parse(p.point.created) <= compromisedAt.getTime() && !p.point.snapshots.some((s) => unclean.has(s.id))).at(-1)?.point ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** Every source's last clean snapshot before the compromise; refuses when one has none. */
