@@ -85,6 +85,8 @@ sources:
     assert.equal(dry.code, 0, dry.stderr);
     const points = json(dry.stdout, 'clean_point');
     assert.deepEqual(points.map((p) => p.source), ['app', 'orders']);
+    assert.equal(points[0]!.immutability, 'none');
+    assert.match(dry.stderr, /^warning: app: repository main is neither append-only nor under Object Lock/m);
     const appRejected = points[0]!.rejected as { why: string }[];
     assert.equal(appRejected.length, 2);
     assert.match(appRejected[0]!.why, /^finished after the compromise/);

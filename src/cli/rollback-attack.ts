@@ -15,6 +15,8 @@ import { writeSnapshotStream } from './code-restore.js';
 import { runDeploy } from './deploy.js';
 import { findService } from '../config/lookup.js';
 import type { FilesSource, SourceConfig } from '../config/schema-sources.js';
+import type { RepositoryConfig } from '../config/schema.js';
+import type { LoadedConfig } from '../config/load.js';
 import type { DbRestoreTarget } from '../db/driver.js';
 import { driverFor, isDatabaseSource, type DatabaseSource } from '../db/drivers.js';
 import { baseBackups } from '../db/postgres/base-backup.js';
@@ -43,6 +45,7 @@ export interface AttackFlags { compromisedAt?: string; dryRun?: boolean; force?:
 /** What one source goes back to. */
 interface SourcePlan {
   readonly source: SourceConfig;
+  readonly immutability: string;
   /** The clean snapshot (for PostgreSQL physical: the base backup replayed up to `recoverTo`). */
   readonly snapshot: SnapshotWithId;
   readonly rejected: Rejected[];
@@ -82,13 +85,14 @@ export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<num
   const started = new Date().toISOString();
 
   c.out.info(`looking for the last clean point before ${compromisedAt.toISOString()}`);
-  const choices = await findCleanPoints(c, sources, compromisedAt, f.accept);
+  const choices = await findCleanPoints(c, cfg, sources, compromisedAt, f.accept);
   // one point for all: the earliest clean backup end; databases that replay a log meet the files there
   const point = new Date(Math.min(...choices.map((p) => Date.parse(p.snapshot.summary.backup_end))));
   const plans = await Promise.all(choices.map((p) => alignDatabase(c, p, point)));
   for (const p of plans) {
-    c.out.event({ message_type: 'clean_point', source: p.source.name, snapshot_id: p.snapshot.id, time: p.snapshot.time, recover_to: p.recoverTo?.toISOString() ?? null, rejected: p.rejected });
-    c.out.info(`${p.source.name}: snapshot ${shortId(p.snapshot.id)} of ${p.snapshot.time}${p.recoverTo ? `, replayed to ${p.recoverTo.toISOString()}` : ''}`);
+    c.out.event({ message_type: 'clean_point', source: p.source.name, snapshot_id: p.snapshot.id, time: p.snapshot.time, recover_to: p.recoverTo?.toISOString() ?? null, immutability: p.immutability, rejected: p.rejected });
+    c.out.info(`${p.source.name}: snapshot ${shortId(p.snapshot.id)} of ${p.snapshot.time}${p.recoverTo ? `, replayed to ${p.recoverTo.toISOString()}` : ''} (read back whole; immutability: ${p.immutability})`);
+    if (p.immutability === 'none') c.out.warn(`${p.source.name}: repository ${p.source.repository} is neither append-only nor under Object Lock: an attacker with this host's credentials could have deleted backups (the clean one read back whole and matches its hashes)`);
     for (const r of p.rejected) c.out.info(`  passed over ${shortId(r.id)} (${r.time}): ${r.why}`);
   }
 
@@ -205,8 +209,8 @@ async function cleanCodePoint(c: Context, compromisedAt: Date, unclean: Readonly
 }
 
 /** Every source's last clean snapshot before the compromise; refuses when one has none. */
-async function findCleanPoints(c: Context, sources: readonly SourceConfig[], compromisedAt: Date, accept: readonly string[]): Promise<{ source: SourceConfig; snapshot: SnapshotWithId; rejected: Rejected[] }[]> {
-  const out: { source: SourceConfig; snapshot: SnapshotWithId; rejected: Rejected[] }[] = [];
+async function findCleanPoints(c: Context, cfg: LoadedConfig, sources: readonly SourceConfig[], compromisedAt: Date, accept: readonly string[]): Promise<Choice[]> {
+  const out: Choice[] = [];
   for (const source of sources) {
     const choice = await c.withRepository('rollback', 'shared', async (repo) => {
       const all = (await loadSnapshots(repo, { source: source.name })).filter((s) => !isContinuous(s));
@@ -217,18 +221,40 @@ async function findCleanPoints(c: Context, sources: readonly SourceConfig[], com
       }
       const points = restorePoints(all, source.name);
       const scan = await scanSource(repo, points);
-      return lastCleanSnapshot(points, scan, compromisedAt, async (s) => (await verifySnapshotData(repo, s.tree)).problems[0] ?? null, accepted);
+      const choice = await lastCleanSnapshot(points, scan, compromisedAt, async (s) => (await verifySnapshotData(repo, s.tree)).problems[0] ?? null, accepted);
+      return { ...choice, immutability: choice.snapshot ? await immutabilityOf(repo, cfg.repositories[source.repository], choice.snapshot.id) : 'none' };
     }, source.name);
     if (!choice.snapshot) {
       throw new SafepointError(`source ${source.name} has no clean backup before ${compromisedAt.toISOString()}${choice.rejected.length > 0 ? `: ${choice.rejected.map((r) => `${shortId(r.id)} ${r.why}`).join('; ')}` : ': it was never backed up before then'}; nothing was changed`);
     }
-    out.push({ source, snapshot: choice.snapshot, rejected: choice.rejected });
+    out.push({ source, snapshot: choice.snapshot, rejected: choice.rejected, immutability: choice.immutability });
   }
   return out;
 }
 
+interface Choice {
+  readonly source: SourceConfig;
+  readonly snapshot: SnapshotWithId;
+  readonly rejected: Rejected[];
+  /** What kept the clean snapshot from being removed or replaced: `object lock until …`, `append-only`, `none`. */
+  readonly immutability: string;
+}
+
+/**
+ * Whether the snapshot could have been tampered with since it was written: under Object Lock, the date its
+ * retention runs to (read from the storage); on an append-only repository, that; else none (its content hash was
+ * still checked when it was read).
+ */
+async function immutabilityOf(repo: Repository, r: RepositoryConfig | undefined, id: string): Promise<string> {
+  if (r?.object_lock) {
+    const info = await repo.storage.stat(`snapshots/${id}`).catch(() => null);
+    return info?.retainUntil ? `object lock until ${info.retainUntil.toISOString()}` : 'object lock configured, but this snapshot holds no retention';
+  }
+  return r?.append_only || repo.appendOnly ? 'append-only' : 'none';
+}
+
 /** A database that replays a log goes to the common point (PostgreSQL: from the last base backup before it). */
-async function alignDatabase(c: Context, p: { source: SourceConfig; snapshot: SnapshotWithId; rejected: Rejected[] }, point: Date): Promise<SourcePlan> {
+async function alignDatabase(c: Context, p: Choice, point: Date): Promise<SourcePlan> {
   if (!isDatabaseSource(p.source) || !replays(p.source)) return { ...p, recoverTo: null };
   if (p.source.type === 'postgres') {
     const base = await c.withRepository('rollback', 'none', async (repo) => chooseBase((await baseBackups(repo, p.source.name)).filter((s) => s.complete && !s.tags.includes('safety') && !s.tags.includes('quarantine') && s.time <= p.snapshot.time), { kind: 'time', time: point }), p.source.name);

@@ -43,7 +43,8 @@ export interface DrillOutcome {
 
 /** Restores and verifies one snapshot in the sandbox; the checks say what held. Throws only when nothing could be restored. */
 export async function drillSource(r: DrillRequest): Promise<DrillOutcome> {
-  await mkdir(r.dir, { recursive: true, mode: 0o700 });
+  // traversable by the OS user a restored server runs as (postgres, mysql), not listable
+  await mkdir(r.dir, { recursive: true, mode: 0o711 });
   const out = r.source.type === 'files' ? await drillFiles(r) : await drillDatabase(r);
   for (const c of r.source.checks) {
     if (!('command' in c)) continue;
