@@ -35,6 +35,7 @@ export class History {
       deletion_rate: median(f.map((x) => x.deletion_rate)),
       high_entropy_share: median(f.map((x) => x.high_entropy_share)),
       scripts_added: median(f.map((x) => x.scripts_added_count)),
+      row_churn: median(f.map((x) => x.row_churn)),
     };
   }
 }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { judge, pct } from './heuristics.js';
 import { median } from './baseline.js';
-import { compareRows, rowCounts } from './row-counts.js';
+import { compareActivity, compareRows, rowCounts, tableActivity, type Activity } from './row-counts.js';
 import type { ScanFigures } from './types.js';
 
 /** The figures of a quiet day: 200 files, 3 edited, 2 new, 1 deleted, a baseline of such days. */
@@ -13,8 +13,9 @@ function figures(o: Partial<ScanFigures> = {}): ScanFigures {
     files_deleted_in_place: 1, files_deleted_with_folder: 0, deletion_rate: 0.005, heads_sampled: 3, heads_encrypted: 0, high_entropy_share: 0,
     head_entropy_before: null, head_entropy_after: null, head_ratio_before: null, head_ratio_after: null, heads_unreadable: 0,
     ransom_notes: [], ransom_notes_count: 0, scripts_added: [], scripts_added_count: 0, exec_bit_set: [], exec_bit_set_count: 0,
-    rows_before: null, rows_after: null, tables_emptied: [], files_carried: 0, carried_from: null,
-    baseline: { snapshots: 5, change_rate: 0.03, deletion_rate: 0.005, high_entropy_share: 0, scripts_added: 0 },
+    rows_before: null, rows_after: null, tables_emptied: [], rows_inserted: null, rows_updated: null, rows_deleted: null, row_churn: null,
+    rows_previous: null, tables_counters_reset: [], files_carried: 0, carried_from: null,
+    baseline: { snapshots: 5, change_rate: 0.03, deletion_rate: 0.005, high_entropy_share: 0, scripts_added: 0, row_churn: null },
     ...o,
   };
 }
@@ -102,6 +103,44 @@ test('compareRows: tables that lost most rows, churn tables left out; rowCounts 
   assert.deepEqual(rowCounts({ row_counts: { a: 2 } }), { a: 2 });
   assert.equal(rowCounts({ kind: 'postgres', mode: 'physical' }), null);
   assert.equal(rowCounts(undefined), null);
+});
+
+test('row churn: a mass update that keeps the row counts is strong, with its figures in the reason', () => {
+  const base = { ...figures().baseline, row_churn: 1200 };
+  const v = judge(figures({ rows_before: 420_000, rows_after: 420_000, rows_updated: 410_000, rows_deleted: 2000, row_churn: 412_000, rows_previous: 420_000, baseline: base }));
+  assert.ok(v.suspicious);
+  assert.equal(v.score, 0.6);
+  assert.deepEqual(v.reasons, ['412,000 rows updated or deleted since the previous backup (98% of 420,000 rows) vs baseline 1,200']);
+  const first = judge(figures({ row_churn: 3000, rows_previous: 4000, baseline: { ...base, row_churn: null } }));
+  assert.deepEqual(first.reasons, ['3,000 rows updated or deleted since the previous backup (75% of 4,000 rows) vs baseline none yet']);
+});
+
+test('row churn: ordinary life is not flagged (a nightly job, a source that always rewrites most rows, a small database, no figure)', () => {
+  const base = figures().baseline;
+  const nightly = figures({ row_churn: 21_000, rows_previous: 420_000, baseline: { ...base, row_churn: 20_000 } });
+  assert.deepEqual(judge(nightly).reasons, [], '5% of the rows, as every day');
+  const busyDay = figures({ row_churn: 150_000, rows_previous: 420_000, baseline: { ...base, row_churn: 20_000 } });
+  assert.deepEqual(judge(busyDay).reasons, [], '7 times the usual, but a third of the rows');
+  const cache = figures({ row_churn: 400_000, rows_previous: 420_000, baseline: { ...base, row_churn: 300_000 } });
+  assert.deepEqual(judge(cache).reasons, [], 'most rows rewritten every day is this source\'s habit');
+  assert.deepEqual(judge(figures({ row_churn: 900, rows_previous: 1000, baseline: { ...base, row_churn: 10 } })).reasons, [], 'under 1,000 rows');
+  assert.deepEqual(judge(figures({ row_churn: null, rows_previous: null })).reasons, [], 'counters reset or not recorded');
+});
+
+test('compareActivity: deltas of the counters; a stats reset gives no figure; a table whose counters went back is left out', () => {
+  const a = (reset: string | null, tables: Record<string, [number, number, number, number?]>): Activity => ({
+    statsReset: reset,
+    tables: Object.fromEntries(Object.entries(tables).map(([t, [ins, upd, del, live]]) => [t, { ins, upd, del, live: live ?? null }])),
+  });
+  const before = a('2026-01-01T00:00:00.000000Z', { 'public.users': [5000, 100, 10, 4990], 'public.orders': [9000, 0, 0, 9000], 'public.tmp': [50, 50, 50, 0] });
+  const after = a('2026-01-01T00:00:00.000000Z', { 'public.users': [5010, 5100, 20, 4990], 'public.orders': [9100, 0, 100, 9000], 'public.tmp': [5, 0, 0, 5], 'public.renamed': [1, 90_000, 0, 1] });
+  assert.deepEqual(compareActivity(before, after, null), { inserted: 110, updated: 5000, deleted: 110, churn: 5110, rowsBefore: 13_990, reset: ['public.tmp'] });
+  assert.equal(compareActivity(before, after, { 'public.users': 5000, 'public.orders': 9100, 'public.tmp': 0 })?.rowsBefore, 14_100, 'exact counts when recorded');
+  assert.equal(compareActivity(before, { ...after, statsReset: '2026-01-05T10:00:00.000000Z' }, null), null, 'stats reset in between');
+  assert.equal(compareActivity(before, a('2026-01-01T00:00:00.000000Z', { 'public.users': [1, 1, 1] }), null), null, 'every table went back: a crash or a reset');
+  assert.deepEqual(tableActivity({ stats_reset: null, table_activity: { 'public.a': { ins: 3, upd: 2, del: 1, live: 2 }, 'public.b': { ins: 'x' } } }), { statsReset: null, tables: { 'public.a': { ins: 3, upd: 2, del: 1, live: 2 } } });
+  assert.equal(tableActivity({ kind: 'postgres', tables: { a: 1 } }), null);
+  assert.equal(tableActivity(undefined), null);
 });
 
 test('median and percentages', () => {

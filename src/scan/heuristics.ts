@@ -96,6 +96,13 @@ export function detect(f: ScanFigures): Signal[] {
     out.push({ points: n > 1 ? T.rows.tablesPoints : T.rows.tablePoints, weak: false, reason: `${n} table${n > 1 ? 's' : ''} lost ${pct(T.rows.tableDrop)} or more of ${n > 1 ? 'their' : 'its'} rows: ${listed(f.tables_emptied, n)}` });
   }
 
+  // 7b. rows rewritten or deleted in place (the counts stay the same)
+  const churn = f.row_churn;
+  const rows = f.rows_previous;
+  if (churn !== null && rows !== null && churn >= T.activity.minRows && churn >= Math.max(T.activity.share * rows, T.activity.factor * (b.row_churn ?? 0))) {
+    out.push({ points: T.activity.points, weak: false, reason: `${num(churn)} rows updated or deleted since the previous backup (${pct(churn / Math.max(1, rows))} of ${num(rows)} rows) vs baseline ${b.row_churn === null ? 'none yet' : num(b.row_churn)}` });
+  }
+
   // what an earlier suspicious snapshot left, still there
   if (f.files_carried >= T.carried.minFiles && f.carried_from !== null) {
     out.push({ points: T.carried.points, weak: false, reason: `still holds ${f.files_carried} file${f.files_carried > 1 ? 's' : ''} encrypted, renamed or dropped as of suspicious snapshot ${shortId(f.carried_from)} (not restored since)` });
@@ -108,6 +115,9 @@ export function pct(x: number): string {
   const p = x * 100;
   return p > 0 && p < 10 ? `${p.toFixed(1).replace(/\.0$/, '')}%` : `${Math.round(p)}%`;
 }
+
+/** 412000 → "412,000". */
+const num = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 const basePct = (x: number | null): string => (x === null ? 'none yet' : pct(x));
 

@@ -158,3 +158,48 @@ test('at most 200 changed files are read per snapshot, chosen the same way on ev
   const b = await scanSource(repo, snaps);
   assert.deepEqual(b, a);
 });
+
+test('database snapshots: rows rewritten in place with the counts unchanged are flagged; a nightly job is not; a stats reset in between gives no figure', async () => {
+  const repo = new MemoryRepo();
+  const counters = { users: { ins: 40_000, upd: 0, del: 0 }, orders: { ins: 60_000, upd: 0, del: 0 } };
+  let reset: string | null = null;
+  const snapshot = (day: number): ReturnType<MemoryRepo['snapshot']> => repo.snapshot({ 'shop.pgdump': realisticFile('text', 5000, day) }, {
+    meta: {
+      kind: 'postgres', mode: 'logical', tables: { 'public.users': 40_000, 'public.orders': 60_000 }, stats_reset: reset,
+      table_activity: { 'public.users': { ...counters.users, live: 40_000 }, 'public.orders': { ...counters.orders, live: 60_000 } },
+    },
+  });
+  const nightly = (): void => {
+    // the nightly job: 5% of the orders updated, 300 old ones archived away and 300 new; 200 users edit their profile
+    counters.orders = { ins: counters.orders.ins + 300, upd: counters.orders.upd + 5000, del: counters.orders.del + 300 };
+    counters.users = { ...counters.users, upd: counters.users.upd + 200 };
+  };
+  const snaps = [snapshot(0)];
+  for (let day = 1; day <= 5; day++) {
+    nightly();
+    snaps.push(snapshot(day));
+  }
+  // day 6: the statistics were reset (pg_stat_reset), then much happened: the counters cannot tell how much since day 5
+  reset = '2026-01-07T02:00:00.000000Z';
+  counters.users = { ins: 0, upd: 200_000, del: 0 };
+  counters.orders = { ins: 1000, upd: 150_000, del: 1000 };
+  snaps.push(snapshot(6));
+  // day 7: every user's email and every order encrypted in place (UPDATE ... SET col = encrypt(col)), counts unchanged
+  nightly();
+  counters.users = { ...counters.users, upd: counters.users.upd + 40_000 };
+  counters.orders = { ...counters.orders, upd: counters.orders.upd + 60_000 };
+  snaps.push(snapshot(7));
+  nightly();
+  snaps.push(snapshot(8));
+  const r = await scanSource(repo, snaps);
+  assert.deepEqual(verdicts(r), [false, false, false, false, false, false, false, true, false], JSON.stringify(r.map((x) => [x.score, x.reasons])));
+  assert.equal(r[0]!.figures.row_churn, null, 'the first snapshot has nothing to compare with');
+  assert.deepEqual(r.slice(1, 6).map((x) => x.figures.row_churn), [5500, 5500, 5500, 5500, 5500]);
+  assert.ok(r.slice(1, 7).every((x) => x.reasons.length === 0));
+  assert.equal(r[6]!.figures.row_churn, null, 'stats reset in between');
+  assert.equal(r[7]!.figures.rows_updated, 105_200);
+  assert.equal(r[7]!.figures.rows_deleted, 300);
+  assert.equal(r[7]!.figures.rows_inserted, 300);
+  assert.deepEqual(r[7]!.reasons, ['105,500 rows updated or deleted since the previous backup (106% of 100,000 rows) vs baseline 5,500']);
+  assert.equal(r[8]!.figures.baseline.row_churn, 5500, 'the suspicious snapshot did not teach the baseline');
+});

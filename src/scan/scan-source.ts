@@ -6,7 +6,7 @@ import { allFiles, baseName, fileChanges, type FileChange } from './file-changes
 import { HeadReader } from './heads.js';
 import { judge } from './heuristics.js';
 import { extensionOf } from './indicators.js';
-import { compareRows, rowCounts } from './row-counts.js';
+import { compareActivity, compareRows, rowCounts, tableActivity } from './row-counts.js';
 import { THRESHOLDS } from './thresholds.js';
 import type { Baseline, ScanFigures, ScanOptions, ScanResult } from './types.js';
 
@@ -53,6 +53,9 @@ export async function scanSource(repo: ScanRepo, snapshots: readonly SnapshotWit
     const rowsBefore = rowCounts(prev.meta);
     const rowsAfter = rowCounts(sn.meta);
     const rf = rowsBefore && rowsAfter ? compareRows(rowsBefore, rowsAfter, history.churn) : null;
+    const activityBefore = tableActivity(prev.meta);
+    const activityAfter = tableActivity(sn.meta);
+    const af = activityBefore && activityAfter ? compareActivity(activityBefore, activityAfter, rowsBefore) : null;
     const filesBefore = files;
     files += cf.added - cf.deleted;
     const carriedFrom = evidence.values().next();
@@ -95,6 +98,12 @@ export async function scanSource(repo: ScanRepo, snapshots: readonly SnapshotWit
       rows_before: rf?.before ?? null,
       rows_after: rf?.after ?? null,
       tables_emptied: rf ? [...rf.emptied] : [],
+      rows_inserted: af?.inserted ?? null,
+      rows_updated: af?.updated ?? null,
+      rows_deleted: af?.deleted ?? null,
+      row_churn: af?.churn ?? null,
+      rows_previous: af?.rowsBefore ?? null,
+      tables_counters_reset: af ? af.reset.slice(0, listed) : [],
       files_carried: evidence.size,
       carried_from: carriedFrom.done ? null : carriedFrom.value,
       baseline: history.baseline(),
@@ -125,7 +134,8 @@ function firstFigures(files: number, rows: Record<string, number> | null, baseli
     files_deleted_in_place: 0, files_deleted_with_folder: 0, deletion_rate: null, heads_sampled: 0, heads_encrypted: 0,
     high_entropy_share: null, head_entropy_before: null, head_entropy_after: null, head_ratio_before: null, head_ratio_after: null,
     heads_unreadable: 0, ransom_notes: [], ransom_notes_count: 0, scripts_added: [], scripts_added_count: 0, exec_bit_set: [], exec_bit_set_count: 0,
-    rows_before: null, rows_after: rows ? Object.values(rows).reduce((s, n) => s + n, 0) : null, tables_emptied: [], files_carried: 0,
+    rows_before: null, rows_after: rows ? Object.values(rows).reduce((s, n) => s + n, 0) : null, tables_emptied: [],
+    rows_inserted: null, rows_updated: null, rows_deleted: null, row_churn: null, rows_previous: null, tables_counters_reset: [], files_carried: 0,
     carried_from: null, baseline,
   };
 }

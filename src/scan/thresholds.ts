@@ -121,6 +121,26 @@ export const THRESHOLDS = {
     tablesPoints: 0.6,
   },
 
+  activity: {
+    /**
+     * Rows updated or deleted between two backups (PostgreSQL's pg_stat_user_tables counters, docs/scan.md), as a share
+     * of the rows at the previous backup. An attacker who encrypts a column in place (`UPDATE users SET email = ...`)
+     * or deletes and re-inserts every row keeps the row counts: the counters still show it. Half the rows: a nightly
+     * job touches a few percent, an attack all of them (a backfill migration touches all of them too: see Limits).
+     */
+    share: 0.5,
+    /**
+     * ...and this many times the source's usual churn (median of earlier non-suspicious snapshots): a database whose
+     * jobs rewrite most rows every day (a cache, a queue) is not flagged for doing it again, and a nightly job touching
+     * 5% a day needs 50%.
+     */
+    factor: 10,
+    /** Fewer rows than this rewritten is never "mass" anything: a small database would flag on every busy day. */
+    minRows: 1000,
+    /** Strong, as "total rows fell by half": rewriting most rows of a database is what encryption in place does. */
+    points: 0.6,
+  },
+
   carried: {
     /**
      * Files an earlier suspicious snapshot encrypted, renamed or dropped (notes), still there unchanged: nothing was

@@ -53,6 +53,20 @@ export interface ScanFigures {
   rows_before: number | null;
   rows_after: number | null;
   tables_emptied: string[];
+  /**
+   * PostgreSQL snapshots whose meta has table_activity (cumulative pg_stat_user_tables counters) and the same
+   * stats_reset as the previous snapshot's: rows inserted, updated and deleted between the two backups, over the tables
+   * both have (null otherwise: the first snapshot, other sources, counters reset in between).
+   */
+  rows_inserted: number | null;
+  rows_updated: number | null;
+  rows_deleted: number | null;
+  /** rows_updated + rows_deleted: rows rewritten or removed in place, which row counts do not show. */
+  row_churn: number | null;
+  /** Rows at the previous backup, what row_churn is a share of: its exact counts (meta.tables), else n_live_tup. */
+  rows_previous: number | null;
+  /** Tables whose counters went back since the previous backup (recreated, or reset alone): left out of the churn. */
+  tables_counters_reset: string[];
   /** Files an earlier suspicious snapshot encrypted, renamed or dropped that are still here unchanged. */
   files_carried: number;
   carried_from: string | null;
@@ -66,6 +80,8 @@ export interface Baseline {
   deletion_rate: number | null;
   high_entropy_share: number | null;
   scripts_added: number | null;
+  /** Median row_churn (rows updated or deleted between two backups). */
+  row_churn: number | null;
 }
 
 /** The verdict on one snapshot. `score` is in [0, 1]; `suspicious` when it reaches THRESHOLDS.suspiciousScore. */

@@ -19,7 +19,7 @@ import { systemClock } from '../../util/clock.js';
 import { UsageError, UserError, errorMessage, isErrno } from '../../util/errors.js';
 import { currentUser } from '../../util/user.js';
 import type { DbBackupOptions } from '../driver.js';
-import { describePostgres } from './logical.js';
+import { describePostgres, readTableActivity, type TableActivity } from './logical.js';
 import { PsqlSession } from './pg-tools.js';
 import { quoteLiteral } from './pg-sql.js';
 import { parseLsn, parseSegmentSize, segmentOf, segmentRange } from './wal.js';
@@ -52,6 +52,10 @@ export interface PostgresPhysicalMeta {
   wal_segments: string[];
   /** The named restore point made after the backup (pg_create_restore_point), with its LSN; null without WAL archiving. */
   restore_point: { name: string; lsn: string } | null;
+  /** Row counters per table of the source's configured database at backup start (anomaly scan); absent when unreadable. */
+  readonly table_activity?: Record<string, TableActivity>;
+  /** pg_stat_database.stats_reset of that database (ISO, UTC). */
+  readonly stats_reset?: string | null;
   readonly warnings: string[];
 }
 
@@ -129,6 +133,7 @@ export async function baseBackup(repo: Repository, source: PostgresSource, o: Db
       effective = 'full';
       warnings.push(`no full backup of this cluster to build on: this ${type} backup was taken as full`);
     }
+    const activity = await readTableActivity(session, warnings, false);
 
     // A temporary slot (dropped when the session ends) holds the WAL of the backup until we have copied it.
     const slot = `safepoint_${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -145,7 +150,7 @@ export async function baseBackup(repo: Repository, source: PostgresSource, o: Db
     const meta: PostgresPhysicalMeta = {
       kind: 'postgres', mode: 'physical', format: 'tree', data_node: basename(dataDir), data_directory: dataDir,
       server_version: version, server_version_num: Number(versionNum), system_identifier: systemId, data_checksums: checksums === 'on',
-      wal_segment_size: segmentSize, start_lsn: startLsn, stop_lsn: null, timeline: Number(timeline), stop_time: null, wal_segments: [], restore_point: null, warnings,
+      wal_segment_size: segmentSize, start_lsn: startLsn, stop_lsn: null, timeline: Number(timeline), stop_time: null, wal_segments: [], restore_point: null, ...activity, warnings,
     };
 
     const stopBackup = async (counts: SnapshotCounts): Promise<TreeNode[]> => {

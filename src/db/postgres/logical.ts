@@ -36,7 +36,53 @@ export interface PostgresLogicalMeta {
   /** Exact row counts, `schema.table` → rows, read in the very snapshot pg_dump dumped. */
   readonly tables: Record<string, number>;
   readonly database_options: DatabaseOptions;
+  /** Cumulative row counters per table at backup time, for the anomaly scan; absent when they could not be read. */
+  readonly table_activity?: Record<string, TableActivity>;
+  /** pg_stat_database.stats_reset of the database (ISO, UTC): the counters restarted from zero then. */
+  readonly stats_reset?: string | null;
   readonly warnings: readonly string[];
+}
+
+/**
+ * A table's cumulative row counters (pg_stat_user_tables): rows inserted, updated (HOT updates included: n_tup_hot_upd
+ * is a subset of n_tup_upd) and deleted since the statistics were last reset, and the server's estimate of its live
+ * rows (n_live_tup). The anomaly scan compares them between backups (docs/scan.md).
+ */
+export interface TableActivity {
+  readonly ins: number;
+  readonly upd: number;
+  readonly del: number;
+  readonly live: number;
+}
+
+/**
+ * One row, one JSON object `{ "stats_reset": ISO | null, "tables": { "schema.table": TableActivity } }` for the
+ * current database: the tables TABLE_COUNTS_SQL counts (ordinary, not temporary, not of extensions or system schemas).
+ */
+const TABLE_ACTIVITY_SQL = `SELECT json_build_object(
+  'stats_reset', (SELECT to_char(d.stats_reset AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM pg_catalog.pg_stat_database d WHERE d.datname = current_database()),
+  'tables', (SELECT coalesce(json_object_agg(s.schemaname || '.' || s.relname, json_build_object('ins', s.n_tup_ins, 'upd', s.n_tup_upd, 'del', s.n_tup_del, 'live', s.n_live_tup) ORDER BY s.schemaname, s.relname), '{}'::json)
+    FROM pg_catalog.pg_stat_user_tables s JOIN pg_catalog.pg_class c ON c.oid = s.relid
+    WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND s.schemaname <> 'information_schema' AND s.schemaname NOT LIKE 'pg\\_%'
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend p WHERE p.classid = 'pg_catalog.pg_class'::regclass AND p.objid = c.oid AND p.deptype = 'e')));`;
+
+/**
+ * Reads the row counters of the session's database (one query). Never fails the backup: on any error the counters are
+ * left out and a warning says why. psql stops at the first error otherwise, which would end the session (and, for a
+ * logical backup, the exported snapshot pg_dump reads): errors are let through for this query only, and inside a
+ * transaction a savepoint keeps a failed query from aborting it.
+ */
+export async function readTableActivity(session: PsqlSession, warnings: string[], inTransaction: boolean): Promise<{ table_activity: Record<string, TableActivity>; stats_reset: string | null } | null> {
+  const sql = inTransaction ? `SAVEPOINT activity;\n${TABLE_ACTIVITY_SQL}\nROLLBACK TO SAVEPOINT activity;` : TABLE_ACTIVITY_SQL;
+  try {
+    const [[json] = []] = await session.query(`\\set ON_ERROR_STOP off\n${sql}\n\\set ON_ERROR_STOP on`);
+    if (!json) throw new Error('the query failed (the server log says why)');
+    const v = JSON.parse(json) as { stats_reset: string | null; tables: Record<string, TableActivity> };
+    return { table_activity: v.tables, stats_reset: v.stats_reset };
+  } catch (err) {
+    warnings.push(`table activity (pg_stat_user_tables) not recorded: ${errorMessage(err)}; the scan cannot see mass updates or deletions in this backup`);
+    return null;
+  }
 }
 
 export interface PostgresRestoreResult extends DbRestoreResult {
@@ -117,6 +163,7 @@ async function backup(repo: Repository, source: PostgresSource, o: DbBackupOptio
     const [[options] = []] = await session.query(databaseOptionsSql(Number(versionNum)));
     const [[counts] = []] = await session.query(`SAVEPOINT counts;\n${TABLE_COUNTS_SQL}\nROLLBACK TO SAVEPOINT counts;`);
     const warnings: string[] = [];
+    const activity = await readTableActivity(session, warnings, true);
     const globals = await dumpGlobals(source, superuser === 't', warnings, signal);
     const dumpName = `${database.replace(/[/\0]/g, '_')}.pgdump`;
     const meta: PostgresLogicalMeta = {
@@ -131,6 +178,7 @@ async function backup(repo: Repository, source: PostgresSource, o: DbBackupOptio
       pg_dump_version: pgDumpVersion,
       tables: JSON.parse(counts ?? '{}') as Record<string, number>,
       database_options: JSON.parse(options ?? 'null') as DatabaseOptions,
+      ...activity,
       warnings,
     };
     const entries: StreamEntry[] = [
