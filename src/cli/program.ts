@@ -25,6 +25,7 @@ import { registerDrill } from './drill.js';
 import { registerRollback } from './rollback.js';
 import { registerRollbackAttack } from './rollback-attack.js';
 import { registerJournal } from './journal.js';
+import { registerReport } from './report.js';
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
@@ -64,6 +65,7 @@ export function buildProgram(): Command {
   registerRollback(program, ctx);
   registerRollbackAttack(program, ctx);
   registerJournal(program, ctx);
+  registerReport(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;
