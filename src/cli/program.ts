@@ -26,6 +26,7 @@ import { registerRollback } from './rollback.js';
 import { registerRollbackAttack } from './rollback-attack.js';
 import { registerJournal } from './journal.js';
 import { registerReport } from './report.js';
+import { registerRunbook } from './runbook.js';
 
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
@@ -66,6 +67,7 @@ export function buildProgram(): Command {
   registerRollbackAttack(program, ctx);
   registerJournal(program, ctx);
   registerReport(program, ctx);
+  registerRunbook(program, ctx);
   registerDemo(program, ctx);
   for (const c of program.commands) c.exitOverride();
   return program;
