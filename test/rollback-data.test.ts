@@ -69,7 +69,8 @@ sources:
     const j = await cli(['journal', '--verify', '--json']);
     assert.equal(j.code, 0, j.stderr);
     const entries = j.stdout.split('\n').filter((l) => l.includes('"journal_entry"')).map((l) => JSON.parse(l) as { operation: string; result: string; source: string });
-    assert.deepEqual(entries.map((e) => [e.operation, e.source, e.result]), [['rollback-data', 'sessions', 'ok']]);
+    assert.deepEqual(entries.filter((e) => e.operation.startsWith('rollback')).map((e) => [e.operation, e.source, e.result]), [['rollback-data', 'sessions', 'ok']]);
+    assert.deepEqual(entries.filter((e) => e.operation === 'backup').map((e) => [e.source, e.result]), [['sessions', 'ok'], ['sessions', 'ok']]);
 
     for (const [args, message] of [
       [['--source', 'sessions', '--to', 'yesterday-ish'], /^error: --to "yesterday-ish" is not a time/],

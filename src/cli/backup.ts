@@ -59,16 +59,20 @@ export async function filesSourceSpec(ctx: Context, src: FilesSource): Promise<{
 }
 
 /**
- * Backs a files source up into one snapshot with extra tags, quietly (the quarantine copy of `rollback attack`): every
- * file read afresh, no parent, unreadable files as warnings.
+ * Backs a files source up into one snapshot with extra tags, quietly: every file read afresh, no parent, unreadable
+ * files as warnings. `everything`: the source's paths whole, without its excludes or audit list (the quarantine copy
+ * of `rollback attack` keeps all the evidence), except the folders in `skip` (a repository kept inside them).
  */
-export async function backupFilesSource(ctx: Context, repo: Repository, src: FilesSource, extraTags: readonly string[]): Promise<{ snapshotId: string; snapshot: Snapshot }> {
+export async function backupFilesSource(ctx: Context, repo: Repository, src: FilesSource, extraTags: readonly string[], o: { everything?: boolean; skip?: readonly string[] } = {}): Promise<{ snapshotId: string; snapshot: Snapshot }> {
   const spec = await filesSourceSpec(ctx, src);
   await repo.loadIndex();
+  const skip = (o.skip ?? []).map((p) => resolve(p));
+  const skipped = (p: string): boolean => skip.some((d) => p === d || p.startsWith(`${d}/`));
+  const excluder = o.everything ? skipped : orExclude(makeExcluder(spec.excludes), spec.auditExclude);
   const r = await backup(repo, {
     paths: [...new Set(spec.paths.map((p) => resolve(p)))],
-    excluder: orExclude(makeExcluder(spec.excludes), spec.auditExclude),
-    excludes: spec.excludes,
+    excluder,
+    excludes: o.everything ? [] : spec.excludes,
     tags: [...new Set([...spec.tags, ...extraTags])],
     source: src.name,
     parent: null,

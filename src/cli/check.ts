@@ -14,10 +14,12 @@ export function registerCheck(program: Command, ctx: () => Context): void {
     .command('check')
     .description('verify the repository: structure always; with --read-data every byte of the data')
     .option('--read-data', 'download, decrypt and verify every blob of every pack')
-    .option('--read-data-subset <n%>', 'verify a random share of the packs, e.g. 10%')
+    .option('--read-data-subset <n%|n/t>', 'verify a random share of the packs (10%), or slice n of t (1/5: run 1/5 … 5/5 to read every pack once, as the daemon rotates)')
     .action(async (f: { readData?: boolean; readDataSubset?: string }) => {
       const c = ctx();
-      const share = f.readData ? 1 : f.readDataSubset ? parseSubset(f.readDataSubset) : 0;
+      const subset = f.readData || !f.readDataSubset ? null : parseSubset(f.readDataSubset);
+      const share = f.readData ? 1 : typeof subset === 'number' ? subset : subset ? 1 / subset.t : 0;
+      const slice = subset && typeof subset === 'object' ? subset : undefined;
       let failed = 0;
       const failures: string[] = [];
       const started = new Date().toISOString();
@@ -25,7 +27,7 @@ export function registerCheck(program: Command, ctx: () => Context): void {
       // each target is checked as a repository of its own: a damaged copy on one must not hide behind the other
       await c.forEachTarget('check', async (repo, location) => {
         const show = throttle(150, (phase: string, done: number, total: number) => c.out.status(`${location}: ${phase}: ${done}/${total}`));
-        const r = await checkRepository(repo, { readData: share, onProgress: show });
+        const r = await checkRepository(repo, { readData: slice ? 0 : share, ...(slice ? { slice } : {}), onProgress: show });
         c.out.clearStatus();
         for (const w of r.warnings) c.out.warn(`${location}: ${w}`);
         for (const p of r.problems) {
@@ -120,9 +122,16 @@ export function parsePointInTime(text: string, now = new Date()): Date {
   return t;
 }
 
-function parseSubset(text: string): number {
+function parseSubset(text: string): number | { n: number; t: number } {
+  const s = /^(\d+)\/(\d+)$/.exec(text.trim());
+  if (s) {
+    const n = Number(s[1]);
+    const t = Number(s[2]);
+    if (!(t >= 1 && n >= 1 && n <= t)) throw new UsageError(`--read-data-subset ${text}: expected n/t with 1 ≤ n ≤ t, e.g. 1/5`);
+    return { n, t };
+  }
   const m = /^(\d+(?:\.\d+)?)%$/.exec(text.trim());
   const frac = m ? Number(m[1]) / 100 : NaN;
-  if (!(frac > 0 && frac <= 1)) throw new UsageError(`--read-data-subset ${text}: expected a percentage between 0% and 100%, e.g. 10%`);
+  if (!(frac > 0 && frac <= 1)) throw new UsageError(`--read-data-subset ${text}: expected a percentage between 0% and 100% (10%) or a slice n/t (1/5)`);
   return frac;
 }

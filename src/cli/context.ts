@@ -13,6 +13,8 @@ import type { CompressionMode } from '../repo/compression.js';
 import { readPassword } from './password.js';
 import type { Secret } from '../util/secret.js';
 import { Output } from './output.js';
+import type { OperationLog } from './log.js';
+import { randomUUID } from 'node:crypto';
 
 /** Options every command accepts (see main.ts). */
 export interface GlobalOptions {
@@ -21,6 +23,7 @@ export interface GlobalOptions {
   config?: string;
   json?: boolean;
   quiet?: boolean;
+  logFile?: string;
 }
 
 /** A repository as the command line and the config describe it. */
@@ -43,10 +46,36 @@ export class Context {
   readonly env: NodeJS.ProcessEnv;
   #config: LoadedConfig | null | undefined;
 
+  /** This run's operation id: in its log lines and its journal entry. */
+  readonly opId = randomUUID();
+  readonly started = new Date();
+  log: OperationLog | null = null;
+
   constructor(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env) {
     this.opts = opts;
     this.env = env;
     this.out = new Output({ json: opts.json ?? false, quiet: opts.quiet ?? false });
+  }
+
+  /** Sends everything the command says to the structured log too. */
+  attachLog(log: OperationLog): void {
+    this.log = log;
+    this.out.sink = log;
+  }
+
+  /**
+   * The repository an operation without a source is journaled in: --repo / SAFEPOINT_REPO or the only one, else the
+   * repository of the code and configuration (deploys, restore points); undefined when none can be told.
+   */
+  async journalRepository(): Promise<string | undefined> {
+    const explicit = this.opts.repo ?? this.env.SAFEPOINT_REPO;
+    if (explicit !== undefined) return explicit;
+    const cfg = await this.config().catch(() => null);
+    if (!cfg) return undefined;
+    const names = Object.keys(cfg.repositories);
+    if (names.length === 1) return names[0];
+    const { codeSources } = await import('../config/lookup.js');
+    return codeSources(cfg)[0]?.repository;
   }
 
   /** The config file: --config, SAFEPOINT_CONFIG, or ./safepoint.yaml when it exists; null when none. */
@@ -125,9 +154,19 @@ export class Context {
     return this.openRepositoryOn(spec, await this.password(spec));
   }
 
+  /** The password of a repository, read (or asked on the terminal) once per run. */
   password(spec: RepoSpec): Promise<Secret> {
-    return readPassword({ passwordFile: this.opts.passwordFile, env: this.env, configPasswordFile: spec.passwordFile });
+    const key = spec.passwordFile ?? '';
+    let p = this.#passwords.get(key);
+    if (!p) {
+      p = readPassword({ passwordFile: this.opts.passwordFile, env: this.env, configPasswordFile: spec.passwordFile });
+      p.catch(() => this.#passwords.delete(key));
+      this.#passwords.set(key, p);
+    }
+    return p;
   }
+
+  readonly #passwords = new Map<string, Promise<Secret>>();
 
   async openRepositoryOn(spec: RepoSpec, password: Secret): Promise<Repository> {
     const storage = await this.openStorage(spec);

@@ -81,6 +81,11 @@ export interface DeployFlags {
   dryRun?: boolean;
   /** Check out from this git bundle instead of deploy.git (a restore point's verified copy, when the server is not trusted). */
   bundle?: string;
+  /**
+   * A recovery deploy (rollback attack): the live release is not trusted, so nothing ever switches back to it, and the
+   * health is checked by the caller once the services run again (post-switch commands still run).
+   */
+  recovery?: boolean;
 }
 
 /** Post-switch commands, then the health check, for the release `current` now points to. */
@@ -196,6 +201,7 @@ export async function runDeploy(c: Context, f: DeployFlags): Promise<number> {
     release.record.status = 'failed';
     release.record.reason = why;
     await writeRecord(release.dir, release.record);
+    if (f.recovery) return `${why}; ${release.record.id} stays live (the release before it is not trusted)`;
     if (!previous) return `${why}; no earlier release to roll back to: ${release.record.id} stays live`;
     return `${why}; ${await switchBack(c, cfg, d, release, previous, why)}`;
   };
@@ -304,7 +310,7 @@ export async function runDeploy(c: Context, f: DeployFlags): Promise<number> {
       run: async () => {
         const r = release!;
         try {
-          const out = await afterSwitch(d, r.dir, r.record);
+          const out = f.recovery ? (await runScripts(d.post_switch, { cwd: r.dir, env: releaseEnv(r.dir, r.record.commit, r.record.previous), timeoutMs: d.script_timeout })).join(', ') || 'no post-switch commands; health checked after the services start' : await afterSwitch(d, r.dir, r.record);
           r.record.status = 'healthy';
           await writeRecord(r.dir, r.record);
           return out;

@@ -16,7 +16,7 @@ import { drillSource } from '../drill/drill.js';
 import { appendJournal } from '../journal/journal.js';
 import { shortId } from '../repo/ids.js';
 import { loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
-import type { RestorePoint } from '../git/restore-point.js';
+import { bundleRepository, type RestorePoint } from '../git/restore-point.js';
 import type { RecoveryTarget } from '../db/postgres/recovery.js';
 import { restorePoints } from '../status/status.js';
 import { SafepointError, UsageError, errorMessage } from '../util/errors.js';
@@ -103,9 +103,17 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
   const teardown = async (): Promise<void> => {
     for (const fn of teardowns.splice(0).reverse()) await fn().catch((err: unknown) => c.out.warn(`sandbox teardown: ${errorMessage(err)}`));
   };
+  // Ctrl-C / SIGTERM: abort what can be (a sandbox server starting, the user's checks), let the drill unwind and tear
+  // its sandbox down, then exit; after 10 s, tear down and exit anyway
+  const controller = new AbortController();
+  let unwound!: () => void;
+  const done = new Promise<void>((r) => (unwound = r));
   const onSignal = (signal: NodeJS.Signals): void => {
+    const code = signal === 'SIGINT' ? 130 : 143;
     c.out.warn(`${signal}: tearing the sandbox down`);
-    void teardown().then(() => rm(root, { recursive: true, force: true })).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    controller.abort(new SafepointError(`interrupted by ${signal}`));
+    setTimeout(() => void teardown().then(() => rm(root, { recursive: true, force: true })).finally(() => process.exit(code)), 10_000).unref();
+    void done.then(() => process.exit(code));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -114,6 +122,7 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
   c.out.info(`drilling ${sources.map((s) => s.name).join(', ')}${point ? ` at restore point ${point.tag}` : ''} in sandbox ${root}`);
   try {
     for (const source of sources) {
+      if (controller.signal.aborted) break;
       await c.withRepository('drill', 'shared', async (repo) => {
         const points = restorePoints(await loadSnapshots(repo, { source: source.name }), source.name);
         const chosen = point ? pointSnapshot(points, point, source.name) : points.at(-1);
@@ -121,11 +130,15 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
         const older = points.filter((s) => chosen && s.time < chosen.time);
         if (sampleOlder && older.length > 0) picks.push({ snapshot: older[randomInt(older.length)], older: true });
         for (const pick of picks) {
-          const r = await drillOne(c, source, pick.snapshot, pick.older, point, join(root, `${results.length + 1}-${source.name}`), teardowns, repo);
+          if (controller.signal.aborted) break;
+          const r = await drillOne(c, source, pick.snapshot, pick.older, point, join(root, `${results.length + 1}-${source.name}`), teardowns, repo, controller.signal);
           await teardown();
+          // an interrupted drill proves nothing either way: not reported as a failure, not journaled
+          if (controller.signal.aborted) break;
           results.push(r);
           report(c, r);
           const w = await appendJournal(repo, {
+            op_id: c.opId,
             operation: 'drill',
             source: source.name,
             started: new Date(Date.now() - r.rto_seconds * 1000).toISOString(),
@@ -138,7 +151,7 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
         }
       }, source.name);
     }
-    const codePoint = point ?? (cfg.deploy ? await latestPoint(c, f.gitDir) : null);
+    const codePoint = controller.signal.aborted ? null : point ?? (cfg.deploy ? await latestPoint(c, f.gitDir) : null);
     if (codePoint) {
       const r = await drillCode(c, codePoint, join(root, 'code'));
       await teardown();
@@ -154,6 +167,7 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
   } finally {
     await teardown();
     await rm(root, { recursive: true, force: true });
+    unwound();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
@@ -165,7 +179,7 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
   return 0;
 }
 
-async function drillOne(c: Context, source: SourceConfig, snapshot: SnapshotWithId | undefined, older: boolean, point: RestorePoint | null, dir: string, teardowns: (() => Promise<void>)[], repo: Parameters<typeof drillSource>[0]['repo']): Promise<DrillResult> {
+async function drillOne(c: Context, source: SourceConfig, snapshot: SnapshotWithId | undefined, older: boolean, point: RestorePoint | null, dir: string, teardowns: (() => Promise<void>)[], repo: Parameters<typeof drillSource>[0]['repo'], signal: AbortSignal): Promise<DrillResult> {
   const objective = source.rto === undefined ? null : source.rto / 1000;
   const base = { source: source.name, sampled_older: older, rto_objective_seconds: objective };
   if (!snapshot) {
@@ -184,6 +198,7 @@ async function drillOne(c: Context, source: SourceConfig, snapshot: SnapshotWith
       ...(recovery ? { recovery } : {}),
       ...(source.type === 'postgres' && source.mode === 'physical' && source.wal_archiving ? { restoreCommand: archiveGetCommand(c, source) } : {}),
       onTeardown: (fn) => teardowns.push(fn),
+      signal,
     });
     const seconds = (Date.now() - t0) / 1000;
     const bad = out.checks.filter((x) => !x.ok);
@@ -197,8 +212,6 @@ async function drillOne(c: Context, source: SourceConfig, snapshot: SnapshotWith
 
 const round = (s: number): number => Math.round(s * 100) / 100;
 
-/** The repository holding a point's git bundle (its part is named `git:<project>@<repository>`). */
-const bundleRepository = (p: RestorePoint): string => p.bundle!.source.slice(p.bundle!.source.lastIndexOf('@') + 1);
 
 /** The newest restore point of the project, or null when there is none (or no git work tree). */
 async function latestPoint(c: Context, gitDir: string | undefined): Promise<RestorePoint | null> {

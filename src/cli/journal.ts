@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 import { readJournal, verifyJournal } from '../journal/journal.js';
 import { shortId } from '../repo/ids.js';
-import { IntegrityError, UsageError } from '../util/errors.js';
-import { table } from '../util/format.js';
+import { IntegrityError } from '../util/errors.js';
+import { parseTime } from '../util/time.js';
+import { formatBytes, table } from '../util/format.js';
 import type { Context } from './context.js';
 
 export function registerJournal(program: Command, ctx: () => Context): void {
@@ -15,8 +16,7 @@ export function registerJournal(program: Command, ctx: () => Context): void {
     .option('--verify', 'check the hash chain: exit non-zero when an entry is missing, edited or unreadable')
     .action(async (f: { since?: string; source?: string; verify?: boolean }) => {
       const c = ctx();
-      const since = f.since === undefined ? 0 : Date.parse(f.since);
-      if (Number.isNaN(since)) throw new UsageError(`--since ${f.since}: expected a time such as 2026-11-29T04:00:00Z`);
+      const since = f.since === undefined ? 0 : parseTime(f.since, '--since').getTime();
       await c.withRepository('journal', 'none', async (repo) => {
         const { entries, unreadable } = await readJournal(repo);
         const shown = entries.filter((e) => Date.parse(e.time) >= since && (f.source === undefined || e.source === f.source));
@@ -36,7 +36,12 @@ export function registerJournal(program: Command, ctx: () => Context): void {
     });
 }
 
-/** The figures of an entry in a few words: `rto_seconds=1.2 checks=4`. */
+/** The figures that say most about an operation, in this order. */
+const TELLING = ['snapshot_id', 'rto_seconds', 'data_added', 'bytes_restored', 'files_restored', 'total_duration', 'seconds', 'problems', 'checks_failed', 'passed_over'];
+
+/** The figures of an entry in a few words: `snapshot_id=1a2b3c4d data_added=1.2 MiB total_duration=3.1`. */
 function summary(figures: Readonly<Record<string, unknown>>): string {
-  return Object.entries(figures).filter(([, v]) => typeof v === 'number' || typeof v === 'string').slice(0, 4).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+  const show = (k: string, v: unknown): string => (k === 'snapshot_id' && typeof v === 'string' ? shortId(v) : k === 'data_added' || k === 'bytes_restored' ? formatBytes(Number(v)) : typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : String(v));
+  const keys = [...TELLING.filter((k) => k in figures), ...Object.keys(figures).filter((k) => !TELLING.includes(k))];
+  return keys.filter((k) => typeof figures[k] === 'number' || typeof figures[k] === 'string').slice(0, 4).map((k) => `${k}=${show(k, figures[k])}`).join(' ');
 }

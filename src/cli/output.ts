@@ -4,11 +4,21 @@ export interface OutputOptions {
   readonly quiet: boolean;
 }
 
+/** Where everything a command says also goes, whatever the console shows: the structured log (cli/log.ts). */
+export interface OutputSink {
+  info(line: string): void;
+  warn(line: string): void;
+  event(obj: Record<string, unknown>): void;
+}
+
 export class Output {
   readonly json: boolean;
   readonly quiet: boolean;
   readonly tty: boolean;
   #statusShown = false;
+  /** The last `summary` event of the command (its figures, for the journal), sent or not. */
+  lastSummary: Record<string, unknown> | null = null;
+  sink: OutputSink | null = null;
 
   constructor(o: OutputOptions, stream: NodeJS.WriteStream = process.stderr) {
     this.json = o.json;
@@ -18,6 +28,7 @@ export class Output {
 
   /** A line for humans on stdout (suppressed with --json and --quiet). */
   info(line: string): void {
+    this.sink?.info(line);
     if (this.json || this.quiet) return;
     this.clearStatus();
     process.stdout.write(line + '\n');
@@ -25,11 +36,14 @@ export class Output {
 
   /** A JSON object as one line on stdout (only with --json). */
   event(obj: Record<string, unknown>): void {
+    if (obj.message_type === 'summary') this.lastSummary = obj;
+    this.sink?.event(obj);
     if (this.json) process.stdout.write(JSON.stringify(obj) + '\n');
   }
 
   /** Warnings go to stderr in both modes. */
   warn(line: string): void {
+    this.sink?.warn(line);
     this.clearStatus();
     process.stderr.write(`warning: ${line}\n`);
   }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { SafepointError, ExitCode, isErrno } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { Context, type GlobalOptions } from './context.js';
+import { openLog } from './log.js';
 import { registerInit } from './init.js';
 import { registerBackup } from './backup.js';
 import { registerRestore } from './restore.js';
@@ -40,9 +41,22 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'configuration file (env SAFEPOINT_CONFIG, default ./safepoint.yaml when present)')
     .option('--json', 'machine-readable output: one JSON object per line')
     .option('-q, --quiet', 'print only warnings and errors')
+    .option('--log-file <file>', 'also append a structured JSON log (pino) of the run to this file, every line with the operation id (env SAFEPOINT_LOG_FILE)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  const ctx = (): Context => new Context(program.opts<GlobalOptions>());
+  // one context per run: the journal entry and the log's end line read what the command said through it
+  let context: Context | undefined;
+  const ctx = (): Context => (context ??= newContext(program.opts<GlobalOptions>()));
+  program.hook('preAction', (_root, action) => {
+    const c = ctx();
+    const names: string[] = [];
+    for (let cmd: Command | null = action; cmd && cmd !== program; cmd = cmd.parent) names.unshift(cmd.name());
+    const args = action.args.filter((a): a is string => typeof a === 'string');
+    const command = names[0] === 'restore' && args[0] === 'code' ? 'restore code' : names.join(' ');
+    const inputs = { ...redact(action.opts()), ...(args.length > 0 ? { args } : {}) };
+    runs.set(program, { context: c, command, inputs });
+    c.log?.start(command, inputs);
+  });
   registerInit(program, ctx);
   registerBackup(program, ctx);
   registerRestore(program, ctx);
@@ -73,27 +87,80 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** What the command being run is, for its journal entry and log. */
+interface Run { readonly context: Context; readonly command: string; readonly inputs: Record<string, unknown> }
+const runs = new WeakMap<Command, Run>();
+
+function newContext(opts: GlobalOptions): Context {
+  const c = new Context(opts);
+  const file = opts.logFile ?? process.env.SAFEPOINT_LOG_FILE;
+  if (file) c.attachLog(openLog(file, c.opId));
+  return c;
+}
+
+/** Options as recorded in the journal and the log: no passwords, tokens or secrets. */
+function redact(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([k]) => !/password|secret|token/i.test(k)));
+}
+
+/**
+ * Operations that change something, recorded in the journal by main() when they end (others journal themselves
+ * with their own figures: check, drill, rollback data / attack).
+ */
+const JOURNALED = new Set(['backup', 'restore', 'restore code', 'forget', 'prune', 'deploy', 'rollback deploy', 'copy', 'sync', 'repair index', 'repair revert', 'key add', 'key remove', 'key passwd', 'point create']);
+
+async function finish(run: Run | undefined, code: number, error?: string): Promise<void> {
+  if (!run) return;
+  run.context.log?.end(code === 0 ? 'ok' : 'failed', code, error);
+  if (!JOURNALED.has(run.command) || run.inputs.dryRun === true || (run.command === 'forget' && run.inputs.dryRun)) return;
+  const { recordOperation } = await import('./journal-record.js');
+  const summary = run.context.out.lastSummary;
+  const figures = summary ? Object.fromEntries(Object.entries(summary).filter(([k]) => k !== 'message_type')) : {};
+  const source = typeof run.inputs.source === 'string' ? run.inputs.source : undefined;
+  await recordOperation(run.context, {
+    operation: run.command,
+    op_id: run.context.opId,
+    source: source ?? null,
+    started: run.context.started.toISOString(),
+    result: code === 0 || code === ExitCode.incomplete ? 'ok' : 'failed',
+    ...(error ? { error } : code === ExitCode.incomplete ? { error: 'some files could not be read' } : {}),
+    inputs: run.inputs,
+    figures,
+  }, { ...(source ? { source } : { repository: await run.context.journalRepository() }), quiet: code !== 0 });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
+  let code: number;
+  let error: string | undefined;
   try {
     await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    code = typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // help and version "errors" are normal exits; commander already printed the message
-      return err.exitCode === 0 ? 0 : ExitCode.usage;
-    }
-    if (err instanceof SafepointError) {
-      process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[2K' : ''}error: ${err.message}\n`);
-      return err.exitCode;
-    }
-    if (isErrno(err, ...SYSTEM_ERRORS)) {
-      process.stderr.write(`error: ${systemMessage(err)}\n`);
-      return ExitCode.failure;
-    }
-    process.stderr.write(`internal error (please report): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    code = report(err);
+    error = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  }
+  // the journal entry and the log's last line come after the command's own last word
+  await finish(runs.get(program), code, error).catch(() => undefined);
+  return code;
+}
+
+/** Prints an error the way the user should see it and returns the exit code. */
+function report(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // help and version "errors" are normal exits; commander already printed the message
+    return err.exitCode === 0 ? 0 : ExitCode.usage;
+  }
+  if (err instanceof SafepointError) {
+    process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[2K' : ''}error: ${err.message}\n`);
+    return err.exitCode;
+  }
+  if (isErrno(err, ...SYSTEM_ERRORS)) {
+    process.stderr.write(`error: ${systemMessage(err)}\n`);
     return ExitCode.failure;
   }
+  process.stderr.write(`internal error (please report): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return ExitCode.failure;
 }
 
 const SYSTEM_ERRORS = ['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENOTDIR', 'EISDIR', 'EIO', 'EMFILE', 'ENAMETOOLONG', 'ELOOP'];

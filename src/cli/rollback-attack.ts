@@ -9,8 +9,8 @@
 import type { Command } from 'commander';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { RestorePoint } from '../git/restore-point.js';
+import { join, resolve } from 'node:path';
+import { bundleRepository, type RestorePoint } from '../git/restore-point.js';
 import { writeSnapshotStream } from './code-restore.js';
 import { runDeploy } from './deploy.js';
 import { findService } from '../config/lookup.js';
@@ -19,26 +19,29 @@ import type { RepositoryConfig } from '../config/schema.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { DbRestoreTarget } from '../db/driver.js';
 import { driverFor, isDatabaseSource, type DatabaseSource } from '../db/drivers.js';
-import { baseBackups } from '../db/postgres/base-backup.js';
 import { chooseBase } from '../db/postgres/recovery.js';
 import { lastCleanSnapshot, type Rejected } from '../attack/clean-point.js';
 import { shortId } from '../repo/ids.js';
 import { loadSnapshots, isContinuous, type SnapshotWithId } from '../repo/snapshot.js';
 import type { Repository } from '../repo/repository.js';
-import { restoreFilesInPlace } from '../restore/files-in-place.js';
+import { planInPlace, restoreFilesInPlace, type Scope } from '../restore/files-in-place.js';
 import type { PlanStep } from '../restore/plan.js';
 import { startServices, stopServices } from '../restore/services.js';
 import { scanSource } from '../scan/index.js';
 import { restorePoints } from '../status/status.js';
 import { verifySnapshotData } from '../verify/snapshot-data.js';
 import { SafepointError, UsageError, errorMessage } from '../util/errors.js';
-import { backupFilesSource } from './backup.js';
+import { backupFilesSource, filesSourceSpec } from './backup.js';
+import { makeExcluder } from '../snapshot/exclude.js';
+import { orExclude } from '../audit/from-audit.js';
+import { checkHealth } from '../restore/services.js';
 import type { Context } from './context.js';
 import { recordOperation } from './journal-record.js';
 import { collect } from './options.js';
 import { archiveGetCommand } from './pg.js';
 import { runReportedPlan } from './plan-output.js';
-import { confirm } from './rollback.js';
+import { confirm, replaysToTime } from './rollback.js';
+import { parseTime } from '../util/time.js';
 
 export interface AttackFlags { compromisedAt?: string; dryRun?: boolean; force?: boolean; accept: string[]; source: string[] }
 
@@ -69,21 +72,22 @@ export function registerRollbackAttack(program: Command, ctx: () => Context): vo
     });
 }
 
-/** Sources whose restore replays a log to a time (and so can meet the files at one point). */
-function replays(s: DatabaseSource): boolean {
-  return s.type === 'sqlite' || (s.mode === 'physical' && (s.type === 'mariadb' || s.wal_archiving));
-}
 
 export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<number> {
   const cfg = await c.requireConfig();
-  const at = Date.parse(/[zZ]|[+-]\d\d(:?\d\d)?$/.test(f.compromisedAt!.trim()) ? f.compromisedAt! : `${f.compromisedAt!.trim()}Z`);
-  if (Number.isNaN(at)) throw new UsageError(`--compromised-at ${JSON.stringify(f.compromisedAt)} is not a time: write e.g. 2026-11-29T04:12:00Z`);
-  if (at > Date.now()) throw new UsageError(`--compromised-at ${f.compromisedAt} is in the future`);
-  const compromisedAt = new Date(at);
+  const compromisedAt = parseTime(f.compromisedAt!, '--compromised-at');
+  if (compromisedAt.getTime() > Date.now()) throw new UsageError(`--compromised-at ${f.compromisedAt} is in the future`);
   const sources = f.source.length > 0 ? f.source.map((n) => { const s = cfg.sources.find((x) => x.name === n); if (!s) throw new UsageError(`no source named ${n} in safepoint.yaml`); return s; }) : cfg.sources;
   if (sources.length === 0) throw new UsageError('no sources in safepoint.yaml: nothing to roll back');
   const started = new Date().toISOString();
 
+  const repositoryDirs = localRepositoryDirs(cfg);
+  for (const source of sources) {
+    for (const path of source.type === 'files' ? (await filesSourceSpec(c, source)).paths.map((x) => resolve(x)) : []) {
+      const inside = repositoryDirs.find((d) => d === path || d.startsWith(`${path}/`));
+      if (inside) throw new UsageError(`a repository target (${inside}) lies inside ${path}, which source ${source.name} puts back: move the repository out of the backed-up folders first; nothing was changed`);
+    }
+  }
   c.out.info(`looking for the last clean point before ${compromisedAt.toISOString()}`);
   const choices = await findCleanPoints(c, cfg, sources, compromisedAt, f.accept);
   // one point for all: the earliest clean backup end; databases that replay a log meet the files there
@@ -96,6 +100,17 @@ export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<num
     for (const r of p.rejected) c.out.info(`  passed over ${shortId(r.id)} (${r.time}): ${r.why}`);
   }
 
+  const scopes = new Map<string, Scope>();
+  for (const p of plans) if (p.source.type === 'files') scopes.set(p.source.name, await scopeOf(c, p.source));
+  const removals: { source: string; path: string; removed: string[] }[] = [];
+  for (const p of plans.filter((x) => x.source.type === 'files')) {
+    const planned = await c.withRepository('rollback', 'none', (repo) => planInPlace(repo, p.snapshot, scopes.get(p.source.name)!), p.source.name);
+    for (const r of planned) {
+      removals.push({ source: p.source.name, ...r });
+      c.out.event({ message_type: 'in_place_plan', source: p.source.name, path: r.path, remove: r.removed });
+      if (r.removed.length > 0) c.out.info(`${p.source.name}: ${r.removed.length} entries in ${r.path} are not in the clean state and will be moved out: ${r.removed.slice(0, 8).join(', ')}${r.removed.length > 8 ? ', …' : ''}`);
+    }
+  }
   const code = cfg.deploy ? await cleanCodePoint(c, compromisedAt, new Set(plans.flatMap((p) => p.rejected.map((r) => r.id)))) : null;
   if (code) c.out.info(`code: restore point ${code.tag} (${code.commit.slice(0, 12)}), deployed from its git bundle`);
   const services = [...new Set(sources.flatMap((s) => s.services))].map((n) => findService(cfg, n));
@@ -106,7 +121,7 @@ export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<num
       name: 'quarantine the current state (snapshots tagged quarantine, for forensics)',
       run: async () => {
         for (const s of sources) {
-          const id = await quarantine(c, s);
+          const id = await quarantine(c, s, repositoryDirs);
           if (id) quarantined.push({ source: s.name, id });
         }
         return quarantined.map((q) => `${q.source}: ${shortId(q.id)}`).join(', ') || 'nothing live to keep';
@@ -125,10 +140,10 @@ export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<num
         if (files.length === 0) return { skipped: 'no files sources' };
         const lines: string[] = [];
         for (const p of files) {
-          const swaps = await c.withRepository('rollback', 'shared', (repo) => restoreFilesInPlace(repo, p.snapshot), p.source.name);
+          const swaps = await c.withRepository('rollback', 'shared', (repo) => restoreFilesInPlace(repo, p.snapshot, scopes.get(p.source.name)!), p.source.name);
           for (const s of swaps) {
-            report.push({ source: p.source.name, path: s.path, files: s.files, bytes: s.bytes, removed: s.removedCount, removed_examples: s.removed });
-            lines.push(`${s.path}: ${s.files} files verified${s.removedCount > 0 ? `, ${s.removedCount} removed (${s.removed.slice(0, 3).join(', ')}${s.removedCount > 3 ? ', …' : ''})` : ''}`);
+            report.push({ source: p.source.name, path: s.path, files: s.files, bytes: s.bytes, removed: s.removedCount, removed_examples: s.removed, kept_in: s.keptIn });
+            lines.push(`${s.path}: ${s.files} files verified${s.removedCount > 0 ? `, ${s.removedCount} entries moved out (${s.removed.slice(0, 3).join(', ')}${s.removedCount > 3 ? ', …' : ''})` : ''}${s.keptIn ? `; what was replaced or moved out is kept in ${s.keptIn}` : ''}`);
           }
         }
         return lines.join('; ');
@@ -147,11 +162,6 @@ export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<num
       onFailure: () => `the current state is in the quarantine snapshots (${quarantined.map((q) => shortId(q.id)).join(', ')}); the services are stopped`,
     },
     {
-      name: 'start the services and check their health',
-      run: async () => (services.length === 0 ? { skipped: 'no services to start' } : startServices(services)),
-      onFailure: () => 'everything is restored and verified; start the services by hand',
-    },
-    {
       name: "deploy the clean point's revision from its git bundle (not the possibly compromised git server)",
       run: async () => {
         if (!cfg.deploy) return { skipped: 'no deploy in safepoint.yaml: the code is in the files sources' };
@@ -159,14 +169,24 @@ export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<num
         const tmp = await mkdtemp(join(tmpdir(), 'safepoint-bundle-'));
         try {
           const file = join(tmp, 'repository.bundle');
-          await writeSnapshotStream(c, code.bundle.source.slice(code.bundle.source.lastIndexOf('@') + 1), code.bundle.id, 'repository.bundle', file);
-          await runDeploy(c, { rev: code.commit, bundle: file, point: false, allowDirty: true });
+          await writeSnapshotStream(c, bundleRepository(code), code.bundle.id, 'repository.bundle', file);
+          await runDeploy(c, { rev: code.commit, bundle: file, point: false, allowDirty: true, recovery: true });
           return `${code.commit.slice(0, 12)} (${code.tag}) is live, checked out from the git bundle in snapshot ${shortId(code.bundle.id)}`;
         } finally {
           await rm(tmp, { recursive: true, force: true });
         }
       },
       onFailure: () => 'files and databases are back to the clean point; the code is not: run `safepoint restore code --point P --from-bundle --into DIR` and deploy it by hand',
+    },
+    {
+      name: 'start the services and check their health',
+      run: async () => (services.length === 0 ? { skipped: 'no services to start' } : startServices(services)),
+      onFailure: () => 'everything is restored and verified; start the services by hand',
+    },
+    {
+      name: "check the application's health (deploy.health)",
+      run: async () => (cfg.deploy?.health ? checkHealth(cfg.deploy.health, {}) : { skipped: 'no deploy.health in safepoint.yaml' }),
+      onFailure: () => 'everything is back to the clean point and the services run, but the application is not healthy: look at its logs',
     },
   ];
   c.out.info(`${f.dryRun ? 'plan' : 'rolling back'}: ${plans.length} sources to the clean point of ${point.toISOString()}`);
@@ -211,13 +231,21 @@ async function cleanCodePoint(c: Context, compromisedAt: Date, unclean: Readonly
 /** Every source's last clean snapshot before the compromise; refuses when one has none. */
 async function findCleanPoints(c: Context, cfg: LoadedConfig, sources: readonly SourceConfig[], compromisedAt: Date, accept: readonly string[]): Promise<Choice[]> {
   const out: Choice[] = [];
+  const acceptedAnywhere = new Set<string>();
+  const unresolved = new Set<string>();
+  for (const a of accept) if (a.length < 4) throw new UsageError(`--accept ${JSON.stringify(a)}: give at least 4 characters of a snapshot id`);
   for (const source of sources) {
     const choice = await c.withRepository('rollback', 'shared', async (repo) => {
-      const all = (await loadSnapshots(repo, { source: source.name })).filter((s) => !isContinuous(s));
+      const every = await loadSnapshots(repo);
+      const allIds = every.map((s) => s.id);
+      const all = every.filter((s) => s.source === source.name && !isContinuous(s));
       const accepted = new Set<string>();
       for (const a of accept) {
-        const id = all.find((s) => s.id.startsWith(a))?.id;
-        if (id) accepted.add(id);
+        const matches = a.length >= 4 ? allIds.filter((id) => id.startsWith(a)) : [];
+        if (matches.length === 1) accepted.add(matches[0]!);
+        else if (matches.length > 1) throw new UsageError(`--accept ${a} matches ${matches.length} snapshots: give more characters`);
+        else if (!acceptedAnywhere.has(a)) unresolved.add(a);
+        if (matches.length === 1) acceptedAnywhere.add(a);
       }
       const points = restorePoints(all, source.name);
       const scan = await scanSource(repo, points);
@@ -229,6 +257,8 @@ async function findCleanPoints(c: Context, cfg: LoadedConfig, sources: readonly 
     }
     out.push({ source, snapshot: choice.snapshot, rejected: choice.rejected, immutability: choice.immutability });
   }
+  const unknown = [...unresolved].filter((a) => !acceptedAnywhere.has(a));
+  if (unknown.length > 0) throw new UsageError(`--accept ${unknown.join(', ')}: no such snapshot in the sources' repositories`);
   return out;
 }
 
@@ -255,22 +285,52 @@ async function immutabilityOf(repo: Repository, r: RepositoryConfig | undefined,
 
 /** A database that replays a log goes to the common point (PostgreSQL: from the last base backup before it). */
 async function alignDatabase(c: Context, p: Choice, point: Date): Promise<SourcePlan> {
-  if (!isDatabaseSource(p.source) || !replays(p.source)) return { ...p, recoverTo: null };
-  if (p.source.type === 'postgres') {
-    const base = await c.withRepository('rollback', 'none', async (repo) => chooseBase((await baseBackups(repo, p.source.name)).filter((s) => s.complete && !s.tags.includes('safety') && !s.tags.includes('quarantine') && s.time <= p.snapshot.time), { kind: 'time', time: point }), p.source.name);
-    return { ...p, snapshot: base ?? p.snapshot, recoverTo: point };
-  }
-  return { ...p, recoverTo: point };
+  const source = p.source;
+  if (!isDatabaseSource(source) || !replaysToTime(source)) return { ...p, recoverTo: null };
+  const rejected = new Set(p.rejected.map((r) => r.id));
+  return c.withRepository('rollback', 'none', async (repo) => {
+    const clean = restorePoints(await loadSnapshots(repo, { source: source.name }), source.name).filter((s) => !rejected.has(s.id) && s.time <= p.snapshot.time);
+    // the newest clean backup the log can be replayed from up to the point (PostgreSQL: consistent before it)
+    const base = source.type === 'postgres'
+      ? chooseBase(clean.filter((s) => s.meta?.kind === 'postgres' && s.meta.mode === 'physical'), { kind: 'time', time: point })
+      : clean.filter((s) => Date.parse(s.summary.backup_end) <= point.getTime() && (source.type !== 'mariadb' || s.meta?.binlog !== undefined)).at(-1) ?? null;
+    if (!base) {
+      c.out.warn(`${source.name}: no clean backup to replay from up to ${point.toISOString()}: it goes back to its own clean backup of ${p.snapshot.summary.backup_end}, without replay`);
+      return { ...p, recoverTo: null };
+    }
+    if (base.id !== p.snapshot.id) {
+      const problem = (await verifySnapshotData(repo, base.tree)).problems[0];
+      if (problem) throw new SafepointError(`${source.name}: the backup to replay from (${shortId(base.id)}) does not read back whole: ${problem}; nothing was changed`);
+    }
+    return { ...p, snapshot: base, recoverTo: point };
+  }, source.name);
 }
 
 /** Backs the source's live state up, tagged quarantine; null when there is nothing live (a database that is gone). */
-async function quarantine(c: Context, s: SourceConfig): Promise<string | null> {
+async function quarantine(c: Context, s: SourceConfig, repositoryDirs: readonly string[]): Promise<string | null> {
   return c.withRepository('quarantine', 'shared', async (repo: Repository) => {
-    if (s.type === 'files') return (await backupFilesSource(c, repo, s as FilesSource, ['quarantine'])).snapshotId;
+    if (s.type === 'files') {
+      // all of it, excludes and audit list ignored: the evidence is whatever the attacker touched
+      const q = await backupFilesSource(c, repo, s, ['quarantine'], { everything: true, skip: repositoryDirs });
+      if (!q.snapshot.complete) throw new SafepointError(`the quarantine snapshot of ${s.name} is incomplete (${q.snapshot.warnings.length} entries could not be read, first: ${q.snapshot.warnings[0] ?? '?'}): nothing was changed; fix the permissions and run the rollback again`);
+      return q.snapshotId;
+    }
     const driver = await driverFor(s);
     if (!(await driver.exists(s, {}))) return null;
     return (await driver.backup(repo, s, { tags: ['quarantine'] })).snapshotId;
   }, s.name);
+}
+
+/** What a files source covers: its paths minus its excludes and what its audit list leaves out. */
+async function scopeOf(c: Context, s: FilesSource): Promise<Scope> {
+  const spec = await filesSourceSpec(c, s);
+  const excluded = orExclude(makeExcluder(spec.excludes), spec.auditExclude);
+  return (abs) => !excluded(abs);
+}
+
+/** The local folders of every repository target (an S3 or SFTP target cannot lie inside a backed-up folder). */
+function localRepositoryDirs(cfg: LoadedConfig): string[] {
+  return Object.values(cfg.repositories).flatMap((r) => r.targets.map((t) => t.url)).filter((u) => !/^[a-z0-9+]+:/i.test(u) || u.startsWith('file:')).map((u) => resolve(u.replace(/^file:(\/\/)?/, '')));
 }
 
 /** Restores one database in place (the services are stopped; the quarantine snapshot holds what it replaces) and verifies it. */

@@ -7,11 +7,11 @@ import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { findSource } from '../config/lookup.js';
 import { isDatabaseSource, type DatabaseSource } from '../db/drivers.js';
-import { recoveryTarget } from '../db/postgres/recovery.js';
 import { shortId } from '../repo/ids.js';
 import { loadSnapshots } from '../repo/snapshot.js';
 import { restorePoints } from '../status/status.js';
 import { UsageError, errorMessage } from '../util/errors.js';
+import { parseTime } from '../util/time.js';
 import type { Context } from './context.js';
 import { runDatabaseRestore } from './database.js';
 import { recordOperation } from './journal-record.js';
@@ -46,22 +46,19 @@ export async function confirm(question: string, force: boolean | undefined): Pro
   }
 }
 
-/** Sources that replay a log to the second; the others restore the last backup at or before the time. */
-function replaysToTime(s: DatabaseSource): boolean {
-  return s.type === 'sqlite' || (s.mode === 'physical' && (s.type === 'mariadb' || s.wal_archiving));
+/**
+ * Sources that replay a log to the second (PostgreSQL WAL, MariaDB binlogs, SQLite replication); the others restore
+ * the last backup at or before the time.
+ */
+export function replaysToTime(s: DatabaseSource): boolean {
+  return s.type === 'sqlite' ? s.continuous : s.mode === 'physical' && (s.type === 'mariadb' || s.wal_archiving);
 }
 
 async function runRollbackData(c: Context, f: DataFlags): Promise<number> {
   const cfg = await c.requireConfig();
   const source = findSource(cfg, f.source!);
   if (!isDatabaseSource(source)) throw new UsageError(`source ${source.name} is a files source: rollback data restores databases (files go back with \`safepoint restore\` or \`rollback attack\`)`);
-  let target;
-  try {
-    target = recoveryTarget({ targetTime: f.to! });
-  } catch (err) {
-    throw new UsageError(errorMessage(err).replace('--target-time', '--to'));
-  }
-  if (target?.kind !== 'time') throw new UsageError(`--to ${f.to}: expected a time`);
+  const target = { kind: 'time', time: parseTime(f.to!, '--to') } as const;
   if (target.time.getTime() > Date.now()) throw new UsageError(`--to ${f.to} is in the future`);
   const flags: Parameters<typeof runDatabaseRestore>[3] = { targetTime: f.to! };
   if (source.type !== 'sqlite' && !replaysToTime(source)) {

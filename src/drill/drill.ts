@@ -32,6 +32,17 @@ export interface DrillRequest {
   readonly restoreCommand?: string;
   /** Registers a teardown to run when the drill ends or is interrupted (throwaway servers). */
   readonly onTeardown: (fn: () => Promise<void>) => void;
+  /** Aborted when the drill is interrupted: a sandbox server being started and the user's checks stop. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The environment of the user's checks: this process's, without what would point a client at production (PGHOST,
+ * PGPORT, MYSQL_HOST... of the shell that started the drill), then the sandbox's own.
+ */
+function checkEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(PG|MYSQL|MARIADB)/.test(k)));
+  return { ...env, ...extra };
 }
 
 export interface DrillOutcome {
@@ -49,7 +60,7 @@ export async function drillSource(r: DrillRequest): Promise<DrillOutcome> {
   for (const c of r.source.checks) {
     if (!('command' in c)) continue;
     try {
-      await runCommand(c.command, { cwd: r.dir, env: { ...process.env, ...out.env, SAFEPOINT_RESTORED: out.where, SAFEPOINT_DRILL: '1' } });
+      await runCommand(c.command, { cwd: r.dir, env: checkEnv({ ...out.env, SAFEPOINT_RESTORED: out.where, SAFEPOINT_DRILL: '1' }), ...(r.signal ? { signal: r.signal } : {}) });
       out.checks.push({ name: c.command, ok: true, detail: 'exit 0' });
     } catch (err) {
       out.checks.push({ name: c.command, ok: false, detail: errorMessage(err) });
@@ -91,7 +102,7 @@ async function drillDatabase(r: DrillRequest): Promise<Restored> {
   }
   // a dump needs a server to load into: a throwaway one, never the production server
   const { startDatabaseSandbox } = await import('../sandbox/index.js');
-  const sandbox = await startDatabaseSandbox(source, {});
+  const sandbox = await startDatabaseSandbox(source, r.signal ? { signal: r.signal } : {});
   r.onTeardown(() => sandbox.stop());
   const done = await driver.restore(r.repo, r.snapshot, sandbox.source, {}, {});
   const checks = await driver.verify(sandbox.source, r.snapshot, {});

@@ -40,6 +40,12 @@ export interface RestorePoint {
 
 const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38}[A-Za-z0-9])?$/;
 
+/** The repository holding a point's git bundle (its part is named `git:<project>@<repository>`). */
+export function bundleRepository(p: { readonly bundle: PointSnapshot | null }): string {
+  if (!p.bundle) throw new Error('the point has no git bundle');
+  return p.bundle.source.slice(p.bundle.source.lastIndexOf('@') + 1);
+}
+
 /** A tag-name label made of `text`: allowed characters only, no `..`, at most 40, starting and ending alphanumeric. */
 export function safeLabel(text: string): string | null {
   const cleaned = text.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/\.{2,}/g, '.').slice(0, 40).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');

@@ -1,4 +1,4 @@
-import { randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { createHash, randomBytes, scrypt as scryptCb } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { promisify } from 'node:util';
 import { IntegrityError, UserError, WrongPasswordError } from '../util/errors.js';
@@ -67,8 +67,27 @@ export function parseKeyFile(bytes: Buffer, id: string): KeyFile {
 }
 
 /** Unwraps the master key; null when the password does not open this key file. */
+/**
+ * Wrapping keys already derived in this process (scrypt costs ~0.3 s by design): a run that opens one repository
+ * several times — its command, then its journal entry; a daemon's jobs — derives once. Keyed by a hash of the
+ * password with the key file's salt and parameters; never written anywhere.
+ */
+const derived = new Map<string, Promise<Buffer>>();
+
+function deriveOnce(password: Secret, file: KeyFile): Promise<Buffer> {
+  const id = createHash('sha256').update(JSON.stringify([file.salt, file.N, file.r, file.p])).update(password.reveal()).digest('hex');
+  let key = derived.get(id);
+  if (!key) {
+    key = derive(password, Buffer.from(file.salt, 'base64'), file);
+    key.catch(() => derived.delete(id));
+    if (derived.size >= 32) derived.delete(derived.keys().next().value!);
+    derived.set(id, key);
+  }
+  return key;
+}
+
 export async function tryUnwrap(file: KeyFile, password: Secret): Promise<MasterKey | null> {
-  const wrapKey = await derive(password, Buffer.from(file.salt, 'base64'), file);
+  const wrapKey = await deriveOnce(password, file);
   try {
     return masterKeyFromBytes(open(wrapKey, Buffer.from(file.data, 'base64'), 'key'));
   } catch (err) {

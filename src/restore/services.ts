@@ -10,7 +10,7 @@ export class ServiceError extends SafepointError {}
  * Runs a shell command (a service's stop/start, a health or smoke check) with a timeout; resolves with its output,
  * rejects with its exit status and the last lines it printed.
  */
-export function runCommand(command: string, o: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+export function runCommand(command: string, o: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     // its own process group, so that a timeout kills what the shell started too (they hold the pipes open)
     const child = spawn('/bin/sh', ['-c', command], { cwd: o.cwd, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -20,13 +20,16 @@ export function runCommand(command: string, o: { timeoutMs?: number; cwd?: strin
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    const timer = setTimeout(() => {
+    const kill = (): void => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
         child.kill('SIGKILL');
       }
-    }, o.timeoutMs ?? 60_000);
+    };
+    const timer = setTimeout(kill, o.timeoutMs ?? 60_000);
+    // an interrupted caller (a drill on Ctrl-C) takes what the command started down with it
+    o.signal?.addEventListener('abort', kill, { once: true });
     child.on('error', (err) => {
       clearTimeout(timer);
       reject(new ServiceError(`\`${command}\` could not start: ${err.message}`));
@@ -34,6 +37,7 @@ export function runCommand(command: string, o: { timeoutMs?: number; cwd?: strin
     // 'exit', not 'close': a start command that leaves a daemon behind holding the pipes has still finished
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      o.signal?.removeEventListener('abort', kill);
       child.stdout.destroy();
       child.stderr.destroy();
       if (code === 0) return resolve(out.trim());

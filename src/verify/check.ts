@@ -14,6 +14,11 @@ export interface CheckOptions {
   readonly onProgress?: (phase: string, done: number, total: number) => void;
   /** Picks the read-data subset; defaults to Math.random. */
   readonly random?: () => number;
+  /**
+   * Instead of a random share: slice `n` of `t` (1-based), the packs whose id's first 32 bits are n-1 modulo t,
+   * as restic's `--read-data-subset n/t`: checks that go through 1/t … t/t read every pack once.
+   */
+  readonly slice?: { readonly n: number; readonly t: number };
 }
 
 export interface CheckProblem {
@@ -100,10 +105,11 @@ export async function checkRepository(repo: Repository, o: CheckOptions): Promis
   // 4. read data: download packs, check their names (SHA-256), headers and every blob
   let packsRead = 0;
   let blobsRead = 0;
-  if (o.readData > 0) {
+  if (o.readData > 0 || o.slice) {
     const rnd = o.random ?? Math.random;
-    const chosen = o.readData >= 1 ? packs : packs.filter(() => rnd() < o.readData);
-    if (chosen.length === 0 && packs.length > 0 && o.readData > 0) chosen.push(packs[Math.floor(rnd() * packs.length)]!);
+    const slice = o.slice;
+    const chosen = slice ? packs.filter((p) => parseInt(p.id.slice(0, 8), 16) % slice.t === slice.n - 1) : o.readData >= 1 ? packs : packs.filter(() => rnd() < o.readData);
+    if (!slice && chosen.length === 0 && packs.length > 0 && o.readData > 0) chosen.push(packs[Math.floor(rnd() * packs.length)]!);
     let n = 0;
     await mapLimit(chosen, 4, async (p) => {
       if (!stored.has(p.id)) return;

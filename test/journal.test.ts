@@ -1,0 +1,66 @@
+/**
+ * The journal of every operation and the structured log (issue 7): backups, restores, forget and prune are recorded
+ * with their figures and the run's operation id; a failure is recorded with its cause; dry runs are not; the log
+ * file follows the same run; --verify finds a removed entry.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCli, tempDir, writeTree } from './helpers.js';
+
+interface Entry { id: string; seq: number; operation: string; source: string | null; result: string; error?: string; op_id: string; inputs: Record<string, unknown>; figures: Record<string, unknown> }
+
+test('every operation is journaled with its figures and op id, and logged as JSON lines; --verify finds a removed entry', async () => {
+  const t = await tempDir();
+  try {
+    await writeTree(join(t.path, 'app'), { 'a.txt': 'alpha\n', 'b/c.txt': 'gamma\n' });
+    const config = join(t.path, 'safepoint.yaml');
+    await writeFile(config, `version: 1\nproject: shop\nrepositories:\n  main: { targets: [ ${join(t.path, 'repo')} ] }\nsources:\n  - { name: app, type: files, repository: main, paths: [ ${join(t.path, 'app')} ] }\n`);
+    const log = join(t.path, 'logs', 'safepoint.jsonl');
+    const cli = (...args: string[]): ReturnType<typeof runCli> => runCli([...args, '--config', config], { env: { SAFEPOINT_LOG_FILE: log } });
+    assert.equal((await cli('init', '--repo', 'main')).code, 0);
+    const b1 = await cli('backup', '--source', 'app', '--json');
+    assert.equal(b1.code, 0);
+    const snap = (JSON.parse(b1.stdout.trim().split('\n').at(-1)!) as { snapshot_id: string }).snapshot_id;
+    await writeFile(join(t.path, 'app', 'a.txt'), 'alpha 2\n');
+    assert.equal((await cli('backup', '--source', 'app')).code, 0);
+    assert.equal((await cli('restore', snap, '--target', join(t.path, 'out'))).code, 0);
+    assert.equal((await cli('forget', '--source', 'app', '--keep-last', '1', '--dry-run')).code, 0);
+    assert.equal((await cli('forget', '--source', 'app', '--keep-last', '1')).code, 0);
+    assert.equal((await cli('prune')).code, 0);
+    const failed = await cli('restore', snap, '--target', join(t.path, 'out'));
+    assert.equal(failed.code, 1, 'the target is not empty');
+
+    const j = await cli('journal', '--json', '--verify');
+    assert.equal(j.code, 0, j.stderr);
+    const entries = j.stdout.split('\n').filter((l) => l.includes('"journal_entry"')).map((l) => JSON.parse(l) as Entry);
+    assert.deepEqual(entries.map((e) => [e.seq, e.operation, e.result]), [[1, 'backup', 'ok'], [2, 'backup', 'ok'], [3, 'restore', 'ok'], [4, 'forget', 'ok'], [5, 'prune', 'ok'], [6, 'restore', 'failed']]);
+    assert.equal(entries[0]!.figures.snapshot_id, snap);
+    assert.equal(entries[0]!.source, 'app');
+    assert.equal(typeof entries[0]!.figures.data_added, 'number');
+    assert.equal(entries[2]!.figures.files_restored, 2);
+    assert.deepEqual(entries[2]!.inputs.args, [snap]);
+    assert.match(entries[5]!.error ?? '', /^no snapshot with id \w+/, 'the cause: the snapshot was forgotten');
+    assert.equal(new Set(entries.map((e) => e.op_id)).size, 6, 'one operation id per run');
+
+    // the log: JSON lines, the run's start and end with the journal entry's op id
+    const lines = (await readFile(log, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { op_id: string; msg: string; command?: string; result?: string; level: number });
+    const first = lines.filter((l) => l.op_id === entries[0]!.op_id);
+    assert.equal(first[0]!.msg, 'start backup');
+    assert.equal(first.at(-1)!.msg, 'end ok');
+    assert.ok(first.some((l) => /^snapshot \w+ saved$/.test(l.msg)));
+    assert.equal(lines.filter((l) => l.op_id === entries[5]!.op_id).at(-1)!.result, 'failed');
+
+    // an entry removed from the middle is found
+    const dir = join(t.path, 'repo', 'journal');
+    assert.equal((await readdir(dir)).length, 6);
+    await rm(join(dir, entries[2]!.id));
+    const v = await cli('journal', '--verify');
+    assert.equal(v.code, 1);
+    assert.match(v.stderr, /^error: entry \w+ \(#4, .*\) follows \w+, which is missing: an entry was removed or edited$/m);
+    assert.match(v.stderr, /^error: the journal is not whole: 1 problems \(see above\)$/m);
+  } finally {
+    await t.cleanup();
+  }
+});
