@@ -26,6 +26,7 @@ import { registerDrill } from './drill.js';
 import { registerRollback } from './rollback.js';
 import { registerRollbackAttack } from './rollback-attack.js';
 import { registerJournal } from './journal.js';
+import { registerDaemon } from './daemon.js';
 import { registerReport } from './report.js';
 import { registerRunbook } from './runbook.js';
 
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
   registerRollback(program, ctx);
   registerRollbackAttack(program, ctx);
   registerJournal(program, ctx);
+  registerDaemon(program, ctx);
   registerReport(program, ctx);
   registerRunbook(program, ctx);
   registerDemo(program, ctx);
