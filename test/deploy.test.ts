@@ -63,6 +63,11 @@ test('deploy: releases with restore points; a failed health check rolls back at 
   // what the scripts printed is kept with the release and sent as JSON events
   assert.deepEqual(r1.scripts?.map((x) => [x.command, x.ok, x.output]), [['echo built > BUILT', true, ''], ['sh migrate.sh', true, 'applied 1 migrations']]);
   assert.match(first.stdout, /"message_type":"script".*"output":"applied 1 migrations"/);
+  // and recorded in the journal of the code's repository, with the run's operation id
+  const journal = (await p.cli('journal', '--repo', 'files', '--json')).stdout.split('\n').filter((l) => l.includes('"journal_entry"')).map((l) => JSON.parse(l) as { operation: string; result: string; figures: { scripts?: { command: string; output: string; ok: boolean }[] } });
+  const deployed = journal.find((e) => e.operation === 'deploy');
+  assert.equal(deployed?.result, 'ok');
+  assert.deepEqual(deployed.figures.scripts?.map((x) => [x.command, x.ok, x.output]), [['echo built > BUILT', true, ''], ['sh migrate.sh', true, 'applied 1 migrations']]);
   assert.equal((await lstat(current)).isSymbolicLink(), true);
 
   // 2. a release with a new migration that fails its health check: rolled back at once, migrations reported

@@ -112,12 +112,23 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
   if (f.all) {
     if (ids.length > 0 || f.source !== undefined || !isEmptyPolicy(toPolicy(f))) throw new UsageError('--all applies each source\'s retention from safepoint.yaml: give no snapshot ids, --source or --keep-* options with it');
     const cfg = await c.requireConfig();
+    const touched = new Set<string>();
     for (const s of cfg.sources) {
       if (!s.retention) {
         c.out.info(`source ${s.name}: no retention in safepoint.yaml, every snapshot kept`);
         continue;
       }
-      await runForget(c, [], { ...f, all: false, source: s.name });
+      await runForget(c, [], { ...f, all: false, prune: false, source: s.name });
+      touched.add(s.repository);
+    }
+    // one prune per repository at the end, not one per source
+    if (f.prune && !f.dryRun) {
+      for (const name of touched) {
+        await c.withRepository('prune', 'exclusive', (repo) => {
+          repo.requireAdmin('prune');
+          return runPrune(c, repo, { maxUnused: f.maxUnused });
+        }, undefined, { allTargets: true, repository: name });
+      }
     }
     return 0;
   }

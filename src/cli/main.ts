@@ -4,4 +4,10 @@ import { main } from './program.js';
 // Restores and backups issue many small file-system calls at once; libuv's default of 4 threads is the bottleneck.
 process.env.UV_THREADPOOL_SIZE ??= '8';
 
+// `safepoint ls latest | head`: the reader is gone, so is the point of writing; no stack trace
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 process.exitCode = await main(process.argv);

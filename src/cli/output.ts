@@ -11,6 +11,9 @@ export interface OutputSink {
   event(obj: Record<string, unknown>): void;
 }
 
+/** The version of the `--json` event schema (docs/json-events.md). */
+export const EVENT_VERSION = 1;
+
 export class Output {
   readonly json: boolean;
   readonly quiet: boolean;
@@ -18,6 +21,8 @@ export class Output {
   #statusShown = false;
   /** The last `summary` event of the command (its figures, for the journal), sent or not. */
   lastSummary: Record<string, unknown> | null = null;
+  /** What the deploy scripts ran and printed (`script` events), for the journal entry of the command. */
+  readonly scripts: Record<string, unknown>[] = [];
   sink: OutputSink | null = null;
 
   constructor(o: OutputOptions, stream: NodeJS.WriteStream = process.stderr) {
@@ -37,8 +42,10 @@ export class Output {
   /** A JSON object as one line on stdout (only with --json). */
   event(obj: Record<string, unknown>): void {
     if (obj.message_type === 'summary') this.lastSummary = obj;
+    if (obj.message_type === 'script') this.scripts.push(obj);
     this.sink?.event(obj);
-    if (this.json) process.stdout.write(JSON.stringify(obj) + '\n');
+    // the event schema's version (docs/json-events.md): new fields are compatible, a rename or removal bumps it
+    if (this.json) process.stdout.write(JSON.stringify({ ...obj, event_version: EVENT_VERSION }) + '\n');
   }
 
   /** Warnings go to stderr in both modes. */

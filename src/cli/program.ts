@@ -117,7 +117,9 @@ async function finish(run: Run | undefined, code: number, error?: string): Promi
   if (!JOURNALED.has(run.command) || run.inputs.dryRun === true || (run.command === 'forget' && run.inputs.dryRun)) return;
   const { recordOperation } = await import('./journal-record.js');
   const summary = run.context.out.lastSummary;
-  const figures = summary ? Object.fromEntries(Object.entries(summary).filter(([k]) => k !== 'message_type')) : {};
+  const figures: Record<string, unknown> = summary ? Object.fromEntries(Object.entries(summary).filter(([k]) => k !== 'message_type' && k !== 'event_version')) : {};
+  // a deploy's scripts, with what they printed (the release record keeps them too)
+  if (run.context.out.scripts.length > 0) figures.scripts = run.context.out.scripts.map(({ message_type: _t, event_version: _v, ...rest }) => rest);
   const source = typeof run.inputs.source === 'string' ? run.inputs.source : undefined;
   await recordOperation(run.context, {
     operation: run.command,
