@@ -192,3 +192,39 @@ test('forget --all applies each source\'s retention but never removes its last d
     await t.cleanup();
   }
 });
+
+test('status of an application (a group of sources): the oldest exposure against its RPO, the sum of its sources\' restore times in one drill against its RTO', async () => {
+  const t = await tempDir();
+  try {
+    const p = await project(t.path);
+    const yaml = await readFile(p.config, 'utf8');
+    await writeFile(p.config, `${yaml}applications:\n  shop: { sources: [ app, sessions ], rpo: 1h, rto: 10m }\n  strict: { sources: [ app, sessions ], rto: 1ms }\n`);
+    const cli = (args: string[]): ReturnType<typeof runCli> => runCli([...args, '--config', p.config], { env: p.env });
+    assert.equal((await cli(['init', '--repo', 'main'])).code, 0);
+    for (const s of ['app', 'sessions']) assert.equal((await cli(['backup', '--source', s])).code, 0);
+    assert.equal((await cli(['check'])).code, 0);
+    // drilled one at a time: never together, so the application's RTO stays unproven
+    assert.equal((await cli(['drill', '--source', 'app'])).code, 0);
+    const alone = await cli(['status', '--json']);
+    const apps0 = events(alone.stdout, 'application_status');
+    assert.match((apps0[0]!.reasons as string[]).join(' | '), /never drilled together/);
+    const d = await cli(['drill', '--all', '--json']);
+    assert.equal(d.code, 0, d.stderr);
+    const sum = events(d.stdout, 'drill').reduce((n, x) => n + (x.rto_seconds as number), 0);
+    const s = await cli(['status', '--json']);
+    assert.equal(s.code, 4, 'the strict application violates its RTO');
+    const apps = events(s.stdout, 'application_status');
+    assert.deepEqual(apps.map((a) => [a.application, a.verdict]), [['shop', 'ok'], ['strict', 'violated']]);
+    assert.ok(Math.abs((apps[0]!.last_drill as { rto_seconds: number }).rto_seconds - sum) < 0.02, 'the sum of the restore times of one drill run');
+    assert.match((apps[1]!.reasons as string[])[0]!, /^restoring all its sources took \S+ in the last drill, over the RTO of 0s$/);
+    assert.match(s.stderr, /^error: 1 of 4 sources and applications violate an objective: application strict$/m);
+    const bad = await runCli(['status', '--config', p.config], { env: { ...p.env } });
+    assert.match(bad.stdout, /^APPLICATION\s+SOURCES\s+VERDICT/m);
+    await writeFile(p.config, `${yaml}applications:\n  shop: { sources: [ app, nope ] }\n`);
+    const wrong = await cli(['status']);
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /applications\.shop\.sources\[1\].*unknown source "nope"/);
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -5,7 +5,7 @@ import type { SourceConfig } from '../config/schema-sources.js';
 import { loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
 import { shortId } from '../repo/ids.js';
 import { readJournal, type JournalEntryWithId } from '../journal/journal.js';
-import { sourceStatus, type SourceStatus } from '../status/status.js';
+import { applicationStatus, sourceStatus, type SourceStatus } from '../status/status.js';
 import { ExitCode, errorMessage } from '../util/errors.js';
 import { formatAge, table } from '../util/format.js';
 import type { Context } from './context.js';
@@ -56,8 +56,14 @@ async function runStatus(c: Context, f: { source?: string }): Promise<number> {
     return st.error ? { ...s, verdict: 'violated', reasons: [`repository ${source.repository} cannot be opened: ${st.error}`, ...s.reasons.filter((r) => r !== 'never backed up')] } : s;
   });
   for (const r of rows) c.out.event({ message_type: 'source_status', ...r });
-  const violated = rows.filter((r) => r.verdict === 'violated');
-  c.out.event({ message_type: 'summary', project: cfg.project, time: now.toISOString(), sources: rows.length, ok: rows.filter((r) => r.verdict === 'ok').length, at_risk: rows.filter((r) => r.verdict === 'at risk').length, violated: violated.length });
+  const apps = f.source ? [] : Object.entries(cfg.applications).map(([name, app]) => {
+    const members = rows.filter((r) => app.sources.includes(r.source));
+    const journal = [...new Set(app.sources.map((s) => findSource(cfg, s).repository))].flatMap((repo) => states.get(repo)?.journal ?? []);
+    return applicationStatus(name, app, members, journal);
+  });
+  for (const a of apps) c.out.event({ message_type: 'application_status', ...a });
+  const violated = [...rows.filter((r) => r.verdict === 'violated').map((r) => r.source), ...apps.filter((a) => a.verdict === 'violated').map((a) => `application ${a.application}`)];
+  c.out.event({ message_type: 'summary', project: cfg.project, time: now.toISOString(), sources: rows.length, applications: apps.length, ok: rows.filter((r) => r.verdict === 'ok').length, at_risk: rows.filter((r) => r.verdict === 'at risk').length, violated: violated.length });
   if (rows.length === 0) c.out.info('no sources in the config');
   else {
     const ratio = (v: number | null, objective: number | null): string => (v === null ? 'never' : `${formatAge(v)}${objective === null ? '' : ` / ${formatAge(objective)}`}`);
@@ -74,9 +80,17 @@ async function runStatus(c: Context, f: { source?: string }): Promise<number> {
       ]),
     ]));
     for (const r of rows) for (const why of r.reasons) c.out.info(`  ${r.source}: ${why}`);
+    if (apps.length > 0) {
+      c.out.info('');
+      c.out.info(table([
+        ['APPLICATION', 'SOURCES', 'VERDICT', 'EXPOSURE / RPO', 'DRILL RTO / RTO'],
+        ...apps.map((a) => [a.application, a.sources.join(', '), a.verdict, a.exposure_seconds === null ? 'never' : ratio(a.exposure_seconds, a.rpo_seconds), a.last_drill ? `${a.last_drill.ok ? '' : 'FAILED '}${ratio(a.last_drill.rto_seconds, a.rto_seconds)}` : 'never']),
+      ]));
+      for (const a of apps) for (const why of a.reasons) c.out.info(`  ${a.application}: ${why}`);
+    }
   }
   if (violated.length > 0) {
-    process.stderr.write(`error: ${violated.length} of ${rows.length} sources violate an objective: ${violated.map((r) => r.source).join(', ')}\n`);
+    process.stderr.write(`error: ${violated.length} of ${rows.length + apps.length} ${apps.length > 0 ? 'sources and applications' : 'sources'} violate an objective: ${violated.join(', ')}\n`);
     return ExitCode.objectiveViolated;
   }
   return 0;

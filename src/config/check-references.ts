@@ -50,6 +50,13 @@ export function checkReferences(cfg: Shape, ctx: z.RefinementCtx): void {
     }
   }
 
+  const sourceNames = [...new Set(cfg.sources.map((s) => s.name))];
+  for (const [app, a] of Object.entries(cfg.applications)) {
+    for (const [k, n] of a.sources.entries()) {
+      if (!sourceNames.includes(n)) fail(['applications', app, 'sources', k], `unknown source "${n}"${hint(n, sourceNames, 'defined under sources')}`);
+    }
+  }
+
   const drillSources = cfg.drills?.sources;
   if (Array.isArray(drillSources)) {
     const names = [...new Set(cfg.sources.map((s) => s.name))];

@@ -67,6 +67,13 @@ export const deploy = strict({
   }).optional(),
 });
 
+/** A group of sources that form one application: objectives for all of them together. */
+export const application = strict({
+  sources: z.array(name).min(1),
+  rpo: duration.optional(),
+  rto: duration.optional(),
+});
+
 export const drills = strict({
   schedule: schedule.optional(),
   sources: z.union([z.literal('all'), z.array(name).min(1)]).default('all'),
@@ -98,6 +105,7 @@ export const configShape = strict({
   project: name,
   repositories: z.record(name, repository).default({}),
   sources: z.array(source).default([]),
+  applications: z.record(name, application).default({}),
   services: z.record(name, service).default({}),
   deploy: deploy.optional(),
   drills: drills.optional(),
@@ -115,6 +123,7 @@ export type TargetConfig = z.output<typeof targetObject>;
 export type ServiceConfig = z.output<typeof service>;
 export type DeployConfig = z.output<typeof deploy>;
 export type DrillsConfig = z.output<typeof drills>;
+export type ApplicationConfig = z.output<typeof application>;
 export type ChecksConfig = z.output<typeof checks>;
 export type AlertsConfig = z.output<typeof alerts>;
 export type DaemonConfig = z.output<typeof daemon>;

@@ -115,3 +115,53 @@ export function sourceStatus(i: StatusInput): SourceStatus {
     reasons: [...violated, ...atRisk],
   };
 }
+
+export interface ApplicationStatus {
+  readonly application: string;
+  readonly sources: readonly string[];
+  /** The oldest exposure among the sources: what the application as a whole would lose. */
+  readonly exposure_seconds: number | null;
+  readonly rpo_seconds: number | null;
+  /**
+   * The newest drill run that restored every source of the application (one `drill` invocation, one op id): the sum
+   * of their restore times, since a drill restores them one after another as a real recovery would.
+   */
+  readonly last_drill: { time: string; ok: boolean; rto_seconds: number } | null;
+  readonly rto_seconds: number | null;
+  readonly verdict: Verdict;
+  readonly reasons: string[];
+}
+
+/** An application (a group of sources) against its own objectives, from its sources' statuses and their journals. */
+export function applicationStatus(name: string, app: { sources: readonly string[]; rpo?: number | undefined; rto?: number | undefined }, members: readonly SourceStatus[], journal: readonly JournalEntryWithId[]): ApplicationStatus {
+  const rpo = app.rpo === undefined ? null : app.rpo / 1000;
+  const rto = app.rto === undefined ? null : app.rto / 1000;
+  const exposures = members.map((m) => m.exposure_seconds);
+  const exposure = exposures.some((e) => e === null) || exposures.length === 0 ? null : Math.max(...(exposures as number[]));
+  // drill runs that covered every member, newest first
+  const runs = new Map<string, JournalEntryWithId[]>();
+  for (const e of journal) if (e.operation === 'drill' && e.source !== null && app.sources.includes(e.source) && e.inputs.sampled_older !== true) runs.set(e.op_id, [...(runs.get(e.op_id) ?? []), e]);
+  const complete = [...runs.values()].filter((list) => app.sources.every((s) => list.some((e) => e.source === s))).sort((a, b) => b.at(-1)!.time.localeCompare(a.at(-1)!.time))[0];
+  const drill = complete
+    ? { time: complete.at(-1)!.time, ok: complete.every((e) => e.result === 'ok'), rto_seconds: Math.round(complete.reduce((n, e) => n + (typeof e.figures.rto_seconds === 'number' ? e.figures.rto_seconds : 0), 0) * 100) / 100 }
+    : null;
+  const violated: string[] = [];
+  const atRisk: string[] = [];
+  if (exposure === null) violated.push(`not every source is backed up (${members.filter((m) => m.exposure_seconds === null).map((m) => m.source).join(', ')})`);
+  else if (rpo !== null && exposure > rpo) violated.push(`its oldest protection is ${formatAge(exposure)} old, over the RPO of ${formatAge(rpo)}`);
+  else if (rpo !== null && exposure > rpo * RPO_WARNING_SHARE) atRisk.push(`its oldest protection is ${formatAge(exposure)} old, ${Math.round((exposure / rpo) * 100)}% of the RPO`);
+  if (drill && !drill.ok) violated.push(`the last drill of all its sources (${drill.time}) failed`);
+  else if (drill && rto !== null && drill.rto_seconds > rto) violated.push(`restoring all its sources took ${formatAge(drill.rto_seconds)} in the last drill, over the RTO of ${formatAge(rto)}`);
+  else if (!drill && rto !== null) atRisk.push(`its sources were never drilled together: the RTO is unproven (run \`safepoint drill ${app.sources.map((s) => `--source ${s}`).join(' ')}\`)`);
+  for (const m of members) if (m.verdict === 'violated') atRisk.push(`source ${m.source} is violated`);
+  return {
+    application: name,
+    sources: app.sources,
+    exposure_seconds: exposure,
+    rpo_seconds: rpo,
+    last_drill: drill,
+    rto_seconds: rto,
+    verdict: violated.length > 0 ? 'violated' : atRisk.length > 0 ? 'at risk' : 'ok',
+    reasons: [...violated, ...atRisk],
+  };
+}
