@@ -236,7 +236,9 @@ export class Daemon {
         const st = await states();
         const now = new Date();
         const html = renderHtml(buildReport(cfg, st, now, new Date(now.getTime() - 30 * 86_400_000)));
-        return html.replace('</body>', `${this.#dashboardExtras(st)}</body>`);
+        // the daemon's own sections inside the page's main part, before the report's closing note
+        const extras = `<hr>${this.#dashboardExtras(st)}`;
+        return html.includes('</main>') ? html.replace('</main>', `${extras}</main>`) : html.replace('</body>', `${extras}</body>`);
       },
     };
   }
@@ -244,14 +246,16 @@ export class Daemon {
   /** The dashboard's own sections after the report: the jobs, the latest snapshots and the journal. */
   #dashboardExtras(states: Map<string, RepositoryState>): string {
     const e = escapeHtml;
+    // times as the report above shows them: 2026-11-29 10:48:37Z
+    const when = (iso: string | null | undefined): string => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-');
     const rows = (cells: readonly string[][]): string => cells.map((r) => `<tr>${r.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`).join('');
     const jobs = this.#jobs.map((j) => {
       const s = this.#state.jobs[j.id];
       const status = this.#runner.running.includes(j.id) ? 'running' : this.#runner.queued.includes(j.id) ? 'queued' : s?.last_exit === undefined || s.last_exit === null ? 'never run' : s.last_error ? `failed: ${s.last_error}` : 'ok';
-      return [j.id, j.cron, this.#next.get(j.id)?.toISOString() ?? '-', s?.last_start ?? '-', s?.last_seconds === null || s?.last_seconds === undefined ? '-' : `${s.last_seconds} s`, status];
+      return [j.id, j.cron, when(this.#next.get(j.id)?.toISOString()), when(s?.last_start), s?.last_seconds === null || s?.last_seconds === undefined ? '-' : `${s.last_seconds} s`, status === 'never run' ? 'not run by this daemon yet' : status];
     });
-    const snaps = [...states.values()].flatMap((s) => s.snapshots).sort((a, b) => b.time.localeCompare(a.time)).slice(0, 30).map((s) => [s.id.slice(0, 8), s.time, s.source ?? '-', s.type, s.tags.join(', '), s.complete ? 'yes' : 'no']);
-    const journal = [...states.values()].flatMap((s) => s.journal).sort((a, b) => b.time.localeCompare(a.time)).slice(0, 30).map((j) => [j.time, j.operation, j.source ?? '-', j.result, j.host, j.error ?? '']);
+    const snaps = [...states.values()].flatMap((s) => s.snapshots).sort((a, b) => b.time.localeCompare(a.time)).slice(0, 30).map((s) => [s.id.slice(0, 8), when(s.time), s.source ?? '-', s.type, s.tags.join(', '), s.complete ? 'yes' : 'no']);
+    const journal = [...states.values()].flatMap((s) => s.journal).sort((a, b) => b.time.localeCompare(a.time)).slice(0, 30).map((j) => [when(j.time), j.operation, j.source ?? '-', j.result, j.host, j.error ?? '']);
     const table = (id: string, title: string, head: string[], body: string[][]): string => `<section id="${id}"><h2>${e(title)}</h2><table><thead><tr>${head.map((h) => `<th>${e(h)}</th>`).join('')}</tr></thead><tbody>${rows(body)}</tbody></table></section>`;
     return [
       table('daemon-jobs', 'Scheduled jobs', ['job', 'schedule', 'next run', 'last start', 'last duration', 'last result'], jobs),

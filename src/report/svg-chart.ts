@@ -86,7 +86,8 @@ export function svgChart(spec: ChartSpec): string {
     const colour = PALETTE[i % PALETTE.length]!;
     if (s.kind === 'bar') {
       for (const p of s.points) {
-        const y = Y(p.y);
+        // a value too small for the scale still shows as a 2-pixel bar: a drill of 0.2 s against an RTO of an hour happened
+        const y = p.y > 0 ? Math.min(Y(p.y), M.top + h - 2) : Y(p.y);
         out.push(`<rect x="${f1(X(p.x) - barWidth / 2)}" y="${f1(y)}" width="${f1(barWidth)}" height="${f1(M.top + h - y)}" fill="${p.bad ? BAD : colour}">${tooltip(p)}</rect>`);
       }
       return;
