@@ -18,7 +18,7 @@ test('every operation is journaled with its figures and op id, and logged as JSO
     const config = join(t.path, 'safepoint.yaml');
     await writeFile(config, `version: 1\nproject: shop\nrepositories:\n  main: { targets: [ ${join(t.path, 'repo')} ] }\nsources:\n  - { name: app, type: files, repository: main, paths: [ ${join(t.path, 'app')} ] }\n`);
     const log = join(t.path, 'logs', 'safepoint.jsonl');
-    const cli = (...args: string[]): ReturnType<typeof runCli> => runCli([...args, '--config', config], { env: { SAFEPOINT_LOG_FILE: log } });
+    const cli = (...args: string[]): ReturnType<typeof runCli> => runCli([...args, '--config', config], { env: { SAFEPOINT_LOG_FILE: log, SAFEPOINT_STATE_DIR: join(t.path, 'state') } });
     assert.equal((await cli('init', '--repo', 'main')).code, 0);
     const b1 = await cli('backup', '--source', 'app', '--json');
     assert.equal(b1.code, 0);
@@ -60,6 +60,14 @@ test('every operation is journaled with its figures and op id, and logged as JSO
     assert.equal(v.code, 1);
     assert.match(v.stderr, /^error: entry \w+ \(#4, .*\) follows \w+, which is missing: an entry was removed or edited$/m);
     assert.match(v.stderr, /^error: the journal is not whole: 1 problems \(see above\)$/m);
+
+    // the newest entry removed: the chain cannot show it, the anchor this host keeps does
+    await rm(join(dir, entries[5]!.id));
+    const tail = await cli('journal', '--verify');
+    assert.equal(tail.code, 1);
+    assert.match(tail.stderr, /^error: entry #6 \(\w+, .*\), written or seen from this host, is missing: entries were removed \(the repository's journal now ends at #5\)$/m);
+    const anchors = JSON.parse(await readFile(join(t.path, 'state', 'journal-anchors.json'), 'utf8')) as Record<string, { seq: number }>;
+    assert.deepEqual(Object.values(anchors).map((a) => a.seq), [6]);
   } finally {
     await t.cleanup();
   }

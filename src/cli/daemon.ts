@@ -1,10 +1,10 @@
 /** `safepoint daemon`: the scheduler, dashboard, API and metrics (src/daemon/). */
 import type { Command } from 'commander';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseDuration } from '../config/duration.js';
 import { UsageError } from '../util/errors.js';
 import { table } from '../util/format.js';
+import { stateDir } from '../util/state-dir.js';
 import type { Context } from './context.js';
 
 interface DaemonFlags { listen?: string; stateDir?: string; jobTimeout: string; stopGrace: string; list?: boolean }
@@ -14,19 +14,13 @@ export function registerDaemon(program: Command, ctx: () => Context): void {
     .command('daemon')
     .description('run the schedules of safepoint.yaml (backups per source, checks with a rotating read-data slice, drills, forget; defaults: data daily, check and drill weekly, forget daily), catching up a run missed while down, never two jobs on one source at once; serve the dashboard, the JSON API and Prometheus /metrics on daemon.listen (127.0.0.1:8765); alert on failures and violated objectives; SIGTERM lets the running job finish (or stops it cleanly) and exits')
     .option('--listen <host:port>', 'where the dashboard, API and /metrics listen (default daemon.listen, else 127.0.0.1:8765)')
-    .option('--state-dir <dir>', 'where the daemon keeps what it ran (default $STATE_DIRECTORY, /var/lib/safepoint as root, else ~/.local/state/safepoint)')
+    .option('--state-dir <dir>', 'where the daemon keeps what it ran (default $SAFEPOINT_STATE_DIR, $STATE_DIRECTORY, /var/lib/safepoint as root, else ~/.local/state/safepoint)')
     .option('--job-timeout <duration>', 'a job running longer is stopped', '6h')
     .option('--stop-grace <duration>', 'on SIGTERM, how long a running job may take to finish before it is stopped', '10m')
     .option('--list', 'print the jobs, their schedules and next runs, and exit')
     .action(async (f: DaemonFlags) => {
       process.exitCode = await runDaemon(ctx(), f);
     });
-}
-
-function stateDir(f: DaemonFlags): string {
-  if (f.stateDir) return resolve(f.stateDir);
-  if (process.env.STATE_DIRECTORY) return process.env.STATE_DIRECTORY.split(':')[0]!;
-  return process.getuid?.() === 0 ? '/var/lib/safepoint' : join(homedir(), '.local', 'state', 'safepoint');
 }
 
 async function runDaemon(c: Context, f: DaemonFlags): Promise<number> {
@@ -37,16 +31,19 @@ async function runDaemon(c: Context, f: DaemonFlags): Promise<number> {
   const graceMs = parseDuration(f.stopGrace);
   if (timeoutMs <= 0) throw new UsageError('--job-timeout must be more than 0');
   const configPath = cfg.file;
+  // the daemon and every job it runs log as JSON lines (pino) with their operation ids: by default into its state folder
+  const logFile = resolve(c.opts.logFile ?? process.env.SAFEPOINT_LOG_FILE ?? join(f.stateDir ? resolve(f.stateDir) : stateDir(), 'safepoint.jsonl'));
+  if (!c.log) c.attachLog((await import('./log.js')).openLog(logFile, c.opId));
   const command = [process.execPath, resolve(process.argv[1] ?? 'safepoint'), '--config', configPath,
     ...(c.opts.passwordFile ? ['--password-file', resolve(c.opts.passwordFile)] : []),
-    ...(c.opts.logFile ? ['--log-file', resolve(c.opts.logFile)] : [])];
+    '--log-file', logFile];
   const log = (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}): void => {
     c.log?.logger[level](fields, message);
     if (c.out.json) c.out.event({ message_type: 'daemon', level, message, ...fields, time: new Date().toISOString() });
     else if (level === 'info') c.out.info(`${new Date().toISOString()} ${message}`);
     else c.out.warn(message);
   };
-  const daemon = new Daemon({ c, cfg, command, stateFile: join(stateDir(f), `daemon-${cfg.project}.json`), listen: f.listen ?? cfg.daemon?.listen ?? '127.0.0.1:8765', timeoutMs, graceMs, log });
+  const daemon = new Daemon({ c, cfg, command, stateFile: join(f.stateDir ? resolve(f.stateDir) : stateDir(), `daemon-${cfg.project}.json`), listen: f.listen ?? cfg.daemon?.listen ?? '127.0.0.1:8765', timeoutMs, graceMs, log });
   if (f.list) {
     const now = new Date();
     for (const j of daemon.jobs) c.out.event({ message_type: 'job', id: j.id, kind: j.kind, cron: j.cron, args: j.args, sources: j.sources, next: nextTime(j.cron, now)?.toISOString() ?? null });

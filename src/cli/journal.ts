@@ -1,6 +1,7 @@
 /** `safepoint journal`: the operations recorded in a repository, and whether the chain is whole. */
 import type { Command } from 'commander';
 import { readJournal, verifyJournal } from '../journal/journal.js';
+import { advanceAnchor, readAnchor } from '../journal/anchor.js';
 import { shortId } from '../repo/ids.js';
 import { IntegrityError } from '../util/errors.js';
 import { parseTime } from '../util/time.js';
@@ -26,7 +27,11 @@ export function registerJournal(program: Command, ctx: () => Context): void {
           ...shown.map((e) => [shortId(e.id), String(e.seq), e.time, e.operation, e.source ?? '-', e.result, e.host, e.error ?? summary(e.figures)]),
         ]));
         if (!f.verify) return;
-        const v = verifyJournal(entries, unreadable);
+        const anchor = await readAnchor(repo.config.id);
+        const v = verifyJournal(entries, unreadable, anchor);
+        // what this host has now seen whole becomes its anchor
+        const last = entries.at(-1);
+        if (v.ok && last) await advanceAnchor(repo.config.id, { seq: last.seq, id: last.id, time: last.time });
         c.out.event({ message_type: 'journal_verify', ok: v.ok, entries: entries.length, problems: v.problems, notes: v.notes });
         for (const n of v.notes) c.out.info(`note: ${n}`);
         for (const p of v.problems) process.stderr.write(`error: ${p}\n`);

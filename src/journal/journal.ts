@@ -13,6 +13,7 @@ import { mapLimit } from '../util/concurrency.js';
 import { currentUser } from '../util/user.js';
 import { errorMessage } from '../util/errors.js';
 import { VERSION } from '../version.js';
+import { advanceAnchor, type Anchor } from './anchor.js';
 
 /** What an operation records about itself. */
 export interface JournalRecord {
@@ -91,7 +92,9 @@ export async function appendJournal(repo: Repository, record: JournalRecord, kno
       user: currentUser().name,
       program_version: VERSION,
     };
-    return { id: await repo.saveJson('journal', entry) };
+    const id = await repo.saveJson('journal', entry);
+    await advanceAnchor(repo.config.id, { seq: entry.seq, id, time: entry.time });
+    return { id };
   } catch (err) {
     return { error: `the journal entry of ${record.operation}${record.source ? ` (source ${record.source})` : ''} was not written: ${errorMessage(err)}` };
   }
@@ -110,9 +113,13 @@ export interface JournalVerdict {
  * Checks the chain: every entry's predecessor exists and has the seq just before it; the first entry is the only one
  * without a predecessor. Edits are found when reading (an object's bytes no longer match its name).
  */
-export function verifyJournal(entries: readonly JournalEntryWithId[], unreadable: readonly { id: string; error: string }[] = []): JournalVerdict {
+export function verifyJournal(entries: readonly JournalEntryWithId[], unreadable: readonly { id: string; error: string }[] = [], anchor: Anchor | null = null): JournalVerdict {
   const byId = new Map(entries.map((e) => [e.id, e]));
   const problems = unreadable.map((u) => `entry ${shortId(u.id)} cannot be read: ${u.error}`);
+  const newest = entries.reduce((n, e) => Math.max(n, e.seq), 0);
+  if (anchor && !byId.has(anchor.id)) {
+    problems.push(`entry #${anchor.seq} (${shortId(anchor.id)}, ${anchor.time}), written or seen from this host, is missing: entries were removed (the repository's journal now ends at #${newest})`);
+  }
   const notes: string[] = [];
   const children = new Map<string, JournalEntryWithId[]>();
   for (const e of entries) {
