@@ -72,3 +72,24 @@ test('every operation is journaled with its figures and op id, and logged as JSO
     await t.cleanup();
   }
 });
+
+test('the journal and the log never hold a credential typed into an argument; a log that cannot be written costs the log, not the operation', async () => {
+  const t = await tempDir();
+  try {
+    await writeTree(join(t.path, 'app'), { 'a.txt': 'alpha\n' });
+    const repo = join(t.path, 'repo');
+    const log = join(t.path, 'log.jsonl');
+    const env = { SAFEPOINT_LOG_FILE: log, SAFEPOINT_STATE_DIR: join(t.path, 'state'), SAFEPOINT_RETRIES: '0' };
+    assert.equal((await runCli(['init', '--repo', repo])).code, 0);
+    const copy = await runCli(['copy', '--from', 's3:http://AKIAEXAMPLE:TopSecretKey@127.0.0.1:1/bucket', '--to', repo], { env });
+    assert.notEqual(copy.code, 0);
+    const j = await runCli(['journal', '--repo', repo, '--json'], { env });
+    assert.doesNotMatch(j.stdout + (await readFile(log, 'utf8')), /TopSecretKey|AKIAEXAMPLE/);
+    assert.match(j.stdout, /"operation":"copy".*"result":"failed"/);
+    const full = await runCli(['backup', '--repo', repo, join(t.path, 'app')], { env: { ...env, SAFEPOINT_LOG_FILE: '/dev/full' } });
+    assert.equal(full.code, 0, full.stderr);
+    assert.match(full.stderr, /^warning: log file \/dev\/full: .*logging stopped for this run$/m);
+  } finally {
+    await t.cleanup();
+  }
+});

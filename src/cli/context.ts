@@ -50,6 +50,8 @@ export class Context {
   readonly opId = randomUUID();
   readonly started = new Date();
   log: OperationLog | null = null;
+  /** Retries of storage calls, over SAFEPOINT_RETRIES (0 to journal a failure without waiting on a dead target again). */
+  retriesOverride: number | undefined;
 
   constructor(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env) {
     this.opts = opts;
@@ -136,7 +138,7 @@ export class Context {
 
   /** The storage of a repository: its targets opened (a mirror when there are several), with retries and warnings. */
   async openStorage(spec: RepoSpec): Promise<Storage> {
-    const retries = this.env.SAFEPOINT_RETRIES === undefined ? undefined : Number(this.env.SAFEPOINT_RETRIES);
+    const retries = this.retriesOverride ?? (this.env.SAFEPOINT_RETRIES === undefined ? undefined : Number(this.env.SAFEPOINT_RETRIES));
     if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) throw new UsageError(`SAFEPOINT_RETRIES=${this.env.SAFEPOINT_RETRIES}: expected a whole number of retries`);
     return openTargets(spec.targets, {
       minTargets: spec.allTargets ? spec.targets.length : spec.minTargets,

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { parseDuration } from '../config/duration.js';
-import { UsageError } from '../util/errors.js';
+import { UsageError, errorMessage } from '../util/errors.js';
 import { table } from '../util/format.js';
 import { stateDir } from '../util/state-dir.js';
 import type { Context } from './context.js';
@@ -31,14 +31,22 @@ async function runDaemon(c: Context, f: DaemonFlags): Promise<number> {
   const graceMs = parseDuration(f.stopGrace);
   if (timeoutMs <= 0) throw new UsageError('--job-timeout must be more than 0');
   const configPath = cfg.file;
-  // the daemon and every job it runs log as JSON lines (pino) with their operation ids: by default into its state folder
-  const logFile = resolve(c.opts.logFile ?? process.env.SAFEPOINT_LOG_FILE ?? join(f.stateDir ? resolve(f.stateDir) : stateDir(), 'safepoint.jsonl'));
-  if (!c.log) c.attachLog((await import('./log.js')).openLog(logFile, c.opId));
   const command = [process.execPath, resolve(process.argv[1] ?? 'safepoint'), '--config', configPath,
-    ...(c.opts.passwordFile ? ['--password-file', resolve(c.opts.passwordFile)] : []),
-    '--log-file', logFile];
+    ...(c.opts.passwordFile ? ['--password-file', resolve(c.opts.passwordFile)] : [])];
+  if (!f.list) {
+    // the daemon and every job it runs log as JSON lines (pino) with their operation ids: by default into its state folder
+    const logFile = resolve(c.opts.logFile ?? process.env.SAFEPOINT_LOG_FILE ?? join(f.stateDir ? resolve(f.stateDir) : stateDir(), 'safepoint.jsonl'));
+    if (!c.log) {
+      try {
+        c.attachLog((await import('./log.js')).openLog(logFile, c.opId));
+        command.push('--log-file', logFile);
+      } catch (err) {
+        c.out.warn(`log file ${logFile} cannot be opened (${errorMessage(err)}): logging to the console only`);
+      }
+    } else command.push('--log-file', logFile);
+  }
+  // the console and (through it) the log: one line each
   const log = (level: 'info' | 'warn' | 'error', message: string, fields: Record<string, unknown> = {}): void => {
-    c.log?.logger[level](fields, message);
     if (c.out.json) c.out.event({ message_type: 'daemon', level, message, ...fields, time: new Date().toISOString() });
     else if (level === 'info') c.out.info(`${new Date().toISOString()} ${message}`);
     else c.out.warn(message);
@@ -50,16 +58,29 @@ async function runDaemon(c: Context, f: DaemonFlags): Promise<number> {
     c.out.info(table([['JOB', 'SCHEDULE', 'NEXT RUN', 'COMMAND'], ...daemon.jobs.map((j) => [j.id, j.cron, nextTime(j.cron, now)?.toISOString() ?? '-', `safepoint ${j.args.join(' ')}`])]));
     return 0;
   }
-  const { url } = await daemon.start();
-  log('info', `safepoint daemon for ${cfg.project}: ${daemon.jobs.length} jobs; dashboard, API and /metrics on ${url}`, { url });
-  await new Promise<void>((done) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      log('info', `${signal}: no new jobs; waiting for the running one (up to ${f.stopGrace}), then exiting`);
-      void daemon.stop().then(done);
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  // signals are heard from the start (caught-up jobs may be spawning); a second one stops the running jobs at once
+  let stopping: Promise<void> | null = null;
+  let stopped!: () => void;
+  const done = new Promise<void>((r) => (stopped = r));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log('warn', `${signal} again: stopping the running jobs now`);
+      void daemon.stop(0);
+      return;
+    }
+    log('info', `${signal}: no new jobs; waiting for the running one (up to ${f.stopGrace}), then exiting`);
+    stopping = daemon.stop().then(stopped);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    const { url } = await daemon.start();
+    log('info', `safepoint daemon for ${cfg.project}: ${daemon.jobs.length} jobs; dashboard, API and /metrics on ${url}`, { url });
+    await done;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
   log('info', 'stopped');
   return 0;
 }

@@ -17,18 +17,35 @@ export interface OperationLog extends OutputSink {
 }
 
 /** A log appending to `file` (created if needed), every line tagged with `opId`. */
-export function openLog(file: string, opId: string): OperationLog {
-  const logger = pino({ base: { op_id: opId, pid: process.pid, hostname: hostname(), version: VERSION }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: resolve(file), sync: true, append: true, mkdir: true }));
+export function openLog(file: string, opId: string, onError?: (err: unknown) => void): OperationLog {
+  const dest = pino.destination({ dest: resolve(file), sync: true, append: true, mkdir: true });
+  let failed = false;
+  const fail = (err: unknown): void => {
+    if (failed) return;
+    failed = true;
+    onError?.(err);
+  };
+  dest.on('error', fail);
+  const logger = pino({ base: { op_id: opId, pid: process.pid, hostname: hostname(), version: VERSION }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  // a full disk or a revoked permission: the write throws; the run goes on without its log
+  const guard = <A extends unknown[]>(fn: (...a: A) => void) => (...a: A): void => {
+    if (failed) return;
+    try {
+      fn(...a);
+    } catch (err) {
+      fail(err);
+    }
+  };
   const started = Date.now();
   return {
     logger,
-    info: (line) => logger.info(line),
-    warn: (line) => logger.warn(line),
-    event: (obj) => {
+    info: guard((line: string) => logger.info(line)),
+    warn: guard((line: string) => logger.warn(line)),
+    event: guard((obj: Record<string, unknown>) => {
       // progress ticks would drown the log; everything else is kept
       if (obj.message_type !== 'status') logger.info({ event: obj }, String(obj.message_type ?? 'event'));
-    },
-    start: (command, inputs) => logger.info({ command, inputs }, `start ${command}`),
-    end: (result, exitCode, error) => logger[result === 'ok' ? 'info' : 'error']({ result, exit_code: exitCode, seconds: (Date.now() - started) / 1000, ...(error ? { error } : {}) }, `end ${result}`),
+    }),
+    start: guard((command: string, inputs: Record<string, unknown>) => logger.info({ command, inputs }, `start ${command}`)),
+    end: guard((result: 'ok' | 'failed', exitCode: number, error?: string) => logger[result === 'ok' ? 'info' : 'error']({ result, exit_code: exitCode, seconds: (Date.now() - started) / 1000, ...(error ? { error } : {}) }, `end ${result}`)),
   };
 }

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { SafepointError, ExitCode, isErrno } from '../util/errors.js';
+import { SafepointError, ExitCode, isErrno, errorMessage } from '../util/errors.js';
+import { stripCredentials } from '../util/secret.js';
 import { VERSION } from '../version.js';
 import { Context, type GlobalOptions } from './context.js';
 import { openLog } from './log.js';
@@ -54,8 +55,10 @@ export function buildProgram(): Command {
     for (let cmd: Command | null = action; cmd && cmd !== program; cmd = cmd.parent) names.unshift(cmd.name());
     const args = action.args.filter((a): a is string => typeof a === 'string');
     const command = names[0] === 'restore' && args[0] === 'code' ? 'restore code' : names.join(' ');
-    const inputs = { ...redact(action.opts()), ...(args.length > 0 ? { args } : {}) };
-    runs.set(program, { context: c, command, inputs });
+    const inputs = redact({ ...action.opts(), ...(args.length > 0 ? { args } : {}) });
+    // copy writes into --to: its journal is there
+    const repository = command === 'copy' ? (action.opts() as { to?: string }).to : undefined;
+    runs.set(program, { context: c, command, inputs, ...(repository ? { repository } : {}) });
     c.log?.start(command, inputs);
   });
   registerInit(program, ctx);
@@ -90,19 +93,34 @@ export function buildProgram(): Command {
 }
 
 /** What the command being run is, for its journal entry and log. */
-interface Run { readonly context: Context; readonly command: string; readonly inputs: Record<string, unknown> }
+interface Run { readonly context: Context; readonly command: string; readonly inputs: Record<string, unknown>; readonly repository?: string }
 const runs = new WeakMap<Command, Run>();
 
 function newContext(opts: GlobalOptions): Context {
   const c = new Context(opts);
   const file = opts.logFile ?? process.env.SAFEPOINT_LOG_FILE;
-  if (file) c.attachLog(openLog(file, c.opId));
+  if (file) {
+    // a log that cannot be written costs the log, never the operation
+    try {
+      c.attachLog(openLog(file, c.opId, (err) => {
+        c.out.sink = null;
+        c.log = null;
+        c.out.warn(`log file ${file}: ${errorMessage(err)}: logging stopped for this run`);
+      }));
+    } catch (err) {
+      c.out.warn(`log file ${file} cannot be opened (${errorMessage(err)}): no log for this run`);
+    }
+  }
   return c;
 }
 
-/** Options as recorded in the journal and the log: no passwords, tokens or secrets. */
+/**
+ * Options and arguments as recorded in the journal and the log: no option named like a secret, and no credential
+ * written into a value (`s3:https://KEY:SECRET@host/...`).
+ */
 function redact(o: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(o).filter(([k]) => !/password|secret|token/i.test(k)));
+  const clean = (v: unknown): unknown => (typeof v === 'string' ? stripCredentials(v) : Array.isArray(v) ? v.map(clean) : v);
+  return Object.fromEntries(Object.entries(o).filter(([k]) => !/password|secret|token|key/i.test(k)).map(([k, v]) => [k, clean(v)]));
 }
 
 /**
@@ -114,7 +132,9 @@ const JOURNALED = new Set(['backup', 'restore', 'restore code', 'forget', 'prune
 async function finish(run: Run | undefined, code: number, error?: string): Promise<void> {
   if (!run) return;
   run.context.log?.end(code === 0 ? 'ok' : 'failed', code, error);
-  if (!JOURNALED.has(run.command) || run.inputs.dryRun === true || (run.command === 'forget' && run.inputs.dryRun)) return;
+  if (!JOURNALED.has(run.command) || run.inputs.dryRun === true) return;
+  // a failure may be the storage itself: journal it without waiting through the retries a second time
+  if (code !== 0) run.context.retriesOverride = 0;
   const { recordOperation } = await import('./journal-record.js');
   const summary = run.context.out.lastSummary;
   const figures: Record<string, unknown> = summary ? Object.fromEntries(Object.entries(summary).filter(([k]) => k !== 'message_type' && k !== 'event_version')) : {};
@@ -130,7 +150,7 @@ async function finish(run: Run | undefined, code: number, error?: string): Promi
     ...(error ? { error } : code === ExitCode.incomplete ? { error: 'some files could not be read' } : {}),
     inputs: run.inputs,
     figures,
-  }, { ...(source ? { source } : { repository: await run.context.journalRepository() }), quiet: code !== 0 });
+  }, { ...(source ? { source } : { repository: run.repository ?? (await run.context.journalRepository()) }), quiet: code !== 0 });
 }
 
 export async function main(argv: string[]): Promise<number> {

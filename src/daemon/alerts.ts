@@ -28,7 +28,8 @@ export async function sendAlert(cfg: AlertsConfig | undefined, alert: Alert, o: 
   if (cfg.command) {
     tasks.push(runCommand(cfg.command, {
       timeoutMs: 60_000,
-      env: { ...process.env, SAFEPOINT_ALERT: JSON.stringify(alert), SAFEPOINT_ALERT_KIND: alert.kind, SAFEPOINT_ALERT_SOURCE: alert.source ?? '', SAFEPOINT_ALERT_MESSAGE: alert.message },
+      // a minimal environment: the alert hook never sees the repository password or cloud keys
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', LANG: process.env.LANG ?? 'C.UTF-8', SAFEPOINT_ALERT: JSON.stringify(alert), SAFEPOINT_ALERT_KIND: alert.kind, SAFEPOINT_ALERT_SOURCE: alert.source ?? '', SAFEPOINT_ALERT_MESSAGE: alert.message },
     }).then(() => undefined, (err: unknown) => o.onError?.(`alert command failed: ${errorMessage(err)}`)));
   }
   await Promise.all(tasks);

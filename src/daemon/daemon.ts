@@ -65,12 +65,12 @@ export class Daemon {
   async start(): Promise<{ url: string }> {
     const { cfg } = this.#o;
     const now = new Date();
-    this.#state = await loadState(this.#o.stateFile, now);
+    this.#state = await loadState(this.#o.stateFile, now, (m) => this.#o.log('warn', m));
     this.#runner = new Runner({
       command: this.#o.command,
       env: process.env,
       timeoutMs: this.#o.timeoutMs,
-      argsFor: (job) => (job.kind === 'check' ? checkArgs(cfg.checks?.read_data_subset, jobState(this.#state, job.id).runs - 1) : []),
+      argsFor: (job) => (job.kind === 'check' ? checkArgs(cfg.checks?.read_data_subset, jobState(this.#state, job.id).ok_runs ?? 0) : []),
       onStart: (job) => {
         const s = jobState(this.#state, job.id);
         s.last_start = new Date().toISOString();
@@ -86,7 +86,8 @@ export class Daemon {
     // runs missed while the daemon was down (or never run since it first saw the job) start now
     const since = new Date(this.#state.since);
     for (const job of this.#jobs) {
-      const last = this.#state.jobs[job.id]?.last_start;
+      // against the last run that ended by itself: one cut short by a crash or a stop is run again
+      const last = this.#state.jobs[job.id]?.last_completed_start;
       const missed = missedRun(job.cron, last ? new Date(last) : null, since, now);
       if (missed) {
         this.#o.log('info', `job ${job.id} missed its run of ${missed.toISOString()}: running it now`, { job: job.id });
@@ -103,12 +104,16 @@ export class Daemon {
   }
 
   /** SIGTERM: no new job; the running one finishes within the grace period or is stopped cleanly; state saved. */
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
+  async stop(graceMs = this.#o.graceMs): Promise<void> {
+    if (this.#stopped) {
+      // asked again: the running jobs are stopped now (cleanly: SIGTERM first)
+      await this.#runner.stop(graceMs);
+      return;
+    }
     this.#stopped = true;
     clearTimeout(this.#timer);
     clearInterval(this.#refresh);
-    await this.#runner.stop(this.#o.graceMs);
+    await this.#runner?.stop(graceMs);
     await this.#save();
     await this.#server?.app.close();
   }
@@ -132,15 +137,20 @@ export class Daemon {
   }
 
   #tick(): void {
-    const now = new Date();
-    for (const job of this.#jobs) {
-      const due = this.#next.get(job.id);
-      if (due && due <= now) {
-        this.#runner.enqueue(job);
-        this.#next.set(job.id, nextTime(job.cron, now));
+    try {
+      const now = new Date();
+      for (const job of this.#jobs) {
+        const due = this.#next.get(job.id);
+        if (due && due <= now) {
+          this.#runner.enqueue(job);
+          this.#next.set(job.id, nextTime(job.cron, now));
+        }
       }
+    } catch (err) {
+      this.#o.log('error', `scheduler: ${errorMessage(err)}`);
+    } finally {
+      this.#arm();
     }
-    this.#arm();
   }
 
   async #finished(r: JobResult): Promise<void> {
@@ -148,6 +158,9 @@ export class Daemon {
     const ok = r.exitCode === 0 || r.exitCode === 3;
     s.last_end = new Date().toISOString();
     s.last_exit = r.exitCode;
+    // a job stopped with the daemon did not end by itself: the next start runs it again
+    if (!(this.#stopped && r.exitCode === null && !r.timedOut)) s.last_completed_start = r.started.toISOString();
+    if (ok) s.ok_runs = (s.ok_runs ?? 0) + 1;
     s.last_seconds = Math.round(r.seconds * 100) / 100;
     s.last_error = ok ? null : (r.error ?? `exit code ${String(r.exitCode)}`);
     if (ok) s.last_ok = s.last_end;
@@ -238,7 +251,8 @@ export class Daemon {
         const html = renderHtml(buildReport(cfg, st, now, new Date(now.getTime() - 30 * 86_400_000)));
         // the daemon's own sections inside the page's main part, before the report's closing note
         const extras = `<hr>${this.#dashboardExtras(st)}`;
-        return html.includes('</main>') ? html.replace('</main>', `${extras}</main>`) : html.replace('</body>', `${extras}</body>`);
+        // a function, not a string: `$&` or `$'` in the data must not act as replacement patterns
+        return html.includes('</main>') ? html.replace('</main>', () => `${extras}</main>`) : html.replace('</body>', () => `${extras}</body>`);
       },
     };
   }

@@ -47,7 +47,12 @@ export function planJobs(cfg: Config): JobSpec[] {
     jobs.push({ id: `backup:${s.name}`, kind: 'backup', cron: schedule ?? DEFAULT_SCHEDULES.backup, args: ['backup', '--source', s.name], sources: [s.name] });
   }
   if (all.length > 0) {
-    jobs.push({ id: 'check', kind: 'check', cron: cfg.checks?.schedule ?? DEFAULT_SCHEDULES.check, args: ['check'], sources: all });
+    // one check per repository: `check` verifies one repository (all its targets), and each rotates its own slice
+    const repositories = [...new Set(cfg.sources.map((s) => s.repository))];
+    for (const repo of repositories) {
+      const sources = cfg.sources.filter((s) => s.repository === repo).map((s) => s.name);
+      jobs.push({ id: repositories.length === 1 ? 'check' : `check:${repo}`, kind: 'check', cron: cfg.checks?.schedule ?? DEFAULT_SCHEDULES.check, args: ['check', '--repo', repo], sources });
+    }
     const drilled = cfg.drills?.sources === undefined || cfg.drills.sources === 'all' ? all : cfg.drills.sources;
     jobs.push({ id: 'drill', kind: 'drill', cron: cfg.drills?.schedule ?? DEFAULT_SCHEDULES.drill, args: ['drill'], sources: drilled });
   }

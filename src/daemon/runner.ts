@@ -146,6 +146,10 @@ export class Runner {
    * repository is crash-safe, a drill tears its sandbox down), then SIGKILL 30 s later.
    */
   async stop(graceMs: number): Promise<void> {
+    if (this.#stopping && graceMs <= 0) {
+      for (const r of this.#running.values()) this.#signal(r.child, 'SIGTERM');
+      return;
+    }
     this.#stopping = true;
     this.#queue.length = 0;
     const finished = this.idle();

@@ -30,22 +30,27 @@ export interface ServerOptions {
   readonly token: string | null;
 }
 
-const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 export async function startServer(view: DaemonView, o: ServerOptions): Promise<{ app: FastifyInstance; url: string }> {
   const app = Fastify({ logger: false });
   const openReads = isLoopback(o.host);
   const authorized = (req: FastifyRequest): boolean => {
     if (!o.token) return false;
-    const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const given = /^bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
     const a = Buffer.from(given);
     const b = Buffer.from(o.token);
     return a.length === b.length && timingSafeEqual(a, b);
   };
   const deny = (reply: FastifyReply, why: string): FastifyReply => reply.code(401).header('www-authenticate', 'Bearer').send({ error: why });
+  // a page on another site must not read the API through the browser (DNS rebinding): only loopback names as Host
+  const loopbackHost = (host: string | undefined): boolean => host !== undefined && isLoopback(host.replace(/:\d+$/, ''));
   app.addHook('onRequest', async (req, reply) => {
-    if (req.method === 'GET' && (openReads || req.url === '/healthz')) return;
-    if (req.method === 'GET' && !authorized(req)) return deny(reply, 'the daemon listens beyond loopback: reading needs Authorization: Bearer <token> (daemon.token_file)');
+    const path = req.url.split('?')[0];
+    if (path === '/healthz') return;
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    if (read && openReads && loopbackHost(req.headers.host)) return;
+    if (read && !authorized(req)) return deny(reply, openReads ? 'requests must name a loopback host (Host header), or carry Authorization: Bearer <token>' : 'the daemon listens beyond loopback: reading needs Authorization: Bearer <token> (daemon.token_file)');
   });
 
   app.get('/healthz', async () => ({ ok: true }));
@@ -59,7 +64,7 @@ export async function startServer(view: DaemonView, o: ServerOptions): Promise<{
   });
   app.get('/api/jobs', async () => view.jobs().map(jobView));
   app.get<{ Querystring: { source?: string; limit?: string } }>('/api/snapshots', async (req) => {
-    const limit = Math.min(1000, Number(req.query.limit ?? 200) || 200);
+    const limit = Math.max(1, Math.min(1000, Math.trunc(Number(req.query.limit ?? 200)) || 200));
     return (await view.snapshots())
       .filter((s) => req.query.source === undefined || s.source === req.query.source)
       .sort((a, b) => b.time.localeCompare(a.time))

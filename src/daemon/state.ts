@@ -3,7 +3,7 @@
  * how, and how many times the check ran (its read-data slice rotates). Written to a temporary name then renamed,
  * so a crash never leaves half a file.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isErrno } from '../util/errors.js';
 
@@ -14,7 +14,11 @@ export interface JobState {
   last_ok: string | null;
   last_seconds: number | null;
   last_error: string | null;
+  /** When the last run that ended by itself (not stopped with the daemon, not lost in a crash) started. */
+  last_completed_start?: string | null;
   runs: number;
+  /** Successful runs: the check's read-data slice moves on only when a slice was read. */
+  ok_runs?: number;
 }
 
 export interface DaemonState {
@@ -24,21 +28,46 @@ export interface DaemonState {
   jobs: Record<string, JobState>;
 }
 
-export async function loadState(file: string, now: Date): Promise<DaemonState> {
+export async function loadState(file: string, now: Date, onProblem?: (message: string) => void): Promise<DaemonState> {
+  let text: string;
   try {
-    const s = JSON.parse(await readFile(file, 'utf8')) as DaemonState;
-    if (s.version === 1 && typeof s.jobs === 'object') return s;
+    text = await readFile(file, 'utf8');
   } catch (err) {
-    if (!isErrno(err, 'ENOENT') && !(err instanceof SyntaxError)) throw err;
+    if (isErrno(err, 'ENOENT')) return { version: 1, since: now.toISOString(), jobs: {} };
+    throw err;
+  }
+  try {
+    const s = JSON.parse(text) as DaemonState;
+    if (s.version === 1 && typeof s.jobs === 'object') return s;
+    onProblem?.(`${file} is not a daemon state file of version 1: starting a new one (missed runs before now are not caught up)`);
+  } catch {
+    onProblem?.(`${file} is damaged (not JSON): kept as ${file}.damaged; starting a new one (missed runs before now are not caught up)`);
+    await rename(file, `${file}.damaged`).catch(() => undefined);
   }
   return { version: 1, since: now.toISOString(), jobs: {} };
 }
 
-export async function saveState(file: string, state: DaemonState): Promise<void> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
-  await rename(tmp, file);
+let saving: Promise<void> = Promise.resolve();
+let seq = 0;
+
+/** Saves one state after another (never two writes at once), each through its own temporary file, flushed. */
+export function saveState(file: string, state: DaemonState): Promise<void> {
+  const text = JSON.stringify(state, null, 2);
+  const run = async (): Promise<void> => {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.tmp-${process.pid}-${++seq}`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  };
+  const next = saving.then(run, run);
+  saving = next.catch(() => undefined);
+  return next;
 }
 
 export function jobState(state: DaemonState, id: string): JobState {

@@ -9,7 +9,7 @@ import type { SourceConfig } from '../config/schema-sources.js';
 import { DEFAULT_MAJOR } from '../git/major.js';
 import { DEFAULT_TAG_PREFIX, pointTagName } from '../git/restore-point.js';
 import type { SourceStatus } from '../status/status.js';
-import { databaseCommands, databaseSources, filesCommands, precision, repositoryCommand, safe, shellWord, testRestoreTarget, type Placeholders } from './commands.js';
+import { databaseCommands, repoFlag, databaseSources, filesCommands, precision, repositoryCommand, safe, shellWord, testRestoreTarget, type Placeholders } from './commands.js';
 import { backupType, checkLines, findings, howOften, majorRule, objective, passwordSource, retention, serviceLines, sourceKind, targetKind, what } from './describe.js';
 import { duration, measuredSeconds, schedule, utc } from './format.js';
 import { code, MarkdownDoc, type ShellLine, type Step } from './markdown.js';
@@ -73,7 +73,7 @@ function beforeYouStart(doc: MarkdownDoc, i: RunbookInput, p: Placeholders): voi
   const db = databaseSources(cfg)[0];
   doc.table(w.before.incidentHead, [
     [w.rollback.deployTitle, code(cfg.deploy ? 'safepoint rollback deploy --dry-run' : `safepoint restore code --point ${p.point} --into ${p.dir} --dry-run`), w.before.see(w.rollback.title)],
-    [w.rollback.dataTitle, code(db ? databaseCommands(cfg, db, p).rollbackPlan : 'safepoint snapshots'), w.before.see(w.rollback.title)],
+    [w.rollback.dataTitle, code(db ? databaseCommands(cfg, db, p).rollbackPlan : `safepoint snapshots${cfg.sources[0] ? repoFlag(cfg, cfg.sources[0].repository) : ''}`), w.before.see(w.rollback.title)],
     [w.rollback.attackTitle, code(`safepoint rollback attack --compromised-at ${p.time} --dry-run`), w.before.see(w.rollback.title)],
   ]);
 }
