@@ -11,6 +11,7 @@ const record = (operation: string): JournalRecord => ({ operation, source: 'db',
 
 test('journal: entries chain by hash; a removed or edited entry breaks the chain, a concurrent append is only a fork', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sp-journal-'));
+  process.env.SAFEPOINT_STATE_DIR = join(dir, 'state');
   try {
     const repo = await fastRepository(dir, new Secret('pw'));
     const ids: string[] = [];
@@ -19,6 +20,18 @@ test('journal: entries chain by hash; a removed or edited entry breaks the chain
       assert.ok('id' in r);
       ids.push(r.id);
     }
+    // an append reads only the entries this host has not seen (one here: the last one written)
+    const load = repo.loadJson.bind(repo);
+    let loads = 0;
+    repo.loadJson = (async (kind: never, id: string) => {
+      loads++;
+      return load(kind, id);
+    }) as typeof repo.loadJson;
+    const fifth = await appendJournal(repo, record('backup'));
+    assert.ok('id' in fifth);
+    assert.equal(loads, 1);
+    repo.loadJson = load;
+    await repo.removeJson('journal', fifth.id);
     const { entries } = await readJournal(repo);
     assert.deepEqual(entries.map((e) => [e.seq, e.operation]), [[1, 'check'], [2, 'drill'], [3, 'drill'], [4, 'rollback-data']]);
     assert.deepEqual(entries.map((e) => e.prev), [null, ids[0], ids[1], ids[2]]);

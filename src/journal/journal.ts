@@ -14,6 +14,9 @@ import { currentUser } from '../util/user.js';
 import { errorMessage } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { advanceAnchor, type Anchor } from './anchor.js';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stateDir } from '../util/state-dir.js';
 
 /** What an operation records about itself. */
 export interface JournalRecord {
@@ -75,12 +78,49 @@ function head(entries: readonly JournalEntryWithId[]): JournalEntryWithId | unde
 }
 
 /**
+ * The entry new ones follow, reading only what this host has not seen: the sequence number of every entry it read
+ * is kept in its state folder (`journal-seqs-<repository id>.json`: ids and numbers, no content), so an append costs
+ * one listing and the entries written since, not the whole journal.
+ */
+async function currentHead(repo: Repository): Promise<{ id: string; seq: number; time: string } | undefined> {
+  const file = join(stateDir(), `journal-seqs-${repo.config.id}.json`);
+  let known: Record<string, [number, string]> = {};
+  try {
+    known = JSON.parse(await readFile(file, 'utf8')) as Record<string, [number, string]>;
+  } catch {
+    // first time on this host, or unreadable: read everything once
+  }
+  const ids: string[] = [];
+  for await (const id of repo.listIds('journal')) ids.push(id);
+  const fresh = ids.filter((id) => !Array.isArray(known[id]));
+  const loaded = await mapLimit(fresh, 8, async (id) => {
+    try {
+      const e = await repo.loadJson<JournalEntry>('journal', id);
+      return [id, [e.seq, e.time]] as const;
+    } catch {
+      return null; // unreadable: verify reports it; the chain goes on from the readable head
+    }
+  });
+  const now: Record<string, [number, string]> = {};
+  for (const id of ids) if (Array.isArray(known[id])) now[id] = known[id]!;
+  for (const l of loaded) if (l) now[l[0]] = [l[1][0], l[1][1]];
+  if (fresh.length > 0 || Object.keys(now).length !== Object.keys(known).length) {
+    await mkdir(stateDir(), { recursive: true, mode: 0o700 }).then(() => writeFile(`${file}.tmp-${process.pid}`, JSON.stringify(now), { mode: 0o600 })).then(() => rename(`${file}.tmp-${process.pid}`, file)).catch(() => undefined);
+  }
+  let best: { id: string; seq: number; time: string } | undefined;
+  for (const [id, [seq, time]] of Object.entries(now)) {
+    if (!best || seq > best.seq || (seq === best.seq && (time > best.time || (time === best.time && id > best.id)))) best = { id, seq, time };
+  }
+  return best;
+}
+
+/**
  * Appends one entry after the current head. Journaling never fails the operation it records: a failure to write is
  * returned as a message for the caller to show as a warning.
  */
 export async function appendJournal(repo: Repository, record: JournalRecord, known?: readonly JournalEntryWithId[]): Promise<{ id: string } | { error: string }> {
   try {
-    const last = head(known ?? (await readJournal(repo)).entries);
+    const last = known ? head(known) : await currentHead(repo);
     const entry: JournalEntry = {
       ...record,
       version: 1,
