@@ -4,9 +4,10 @@
  * docs/rollback_points_audit.md — the file a files source reads with `from_audit:`.
  */
 import type { Command } from 'commander';
+import { writeAtomically } from '../util/write-atomic.js';
 import { existsSync } from 'node:fs';
-import { mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { auditProject } from '../audit/audit.js';
 import { CATEGORIES, CATEGORY_TITLES } from '../audit/model.js';
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_ENTRIES } from '../audit/scan.js';
@@ -89,7 +90,7 @@ async function runAudit(c: Context, dir: string | undefined, f: AuditFlags): Pro
   for (const r of report.rows.filter((x) => x.trackedByGit)) {
     out.warn(`${r.path} is a secret tracked by git: it is in the history; remove it with \`git rm --cached ${r.path}\`, rotate it and add it to .gitignore`);
   }
-  if (!f.dryRun) await writeAtomically(outFile, result.markdown);
+  if (!f.dryRun) await writeDocument(outFile, result.markdown);
 
   const uncovered = report.rows.filter((r) => r.coveredBy.length === 0);
   out.event({
@@ -123,15 +124,11 @@ async function runAudit(c: Context, dir: string | undefined, f: AuditFlags): Pro
   return 0;
 }
 
-/** Writes a file through a temporary name in the same folder, so a reader never sees half of it. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const tmp = join(dirname(file), `.${basename(file)}.tmp-${process.pid}`);
+/** The document written whole or not at all; a failure says where and what to do. */
+async function writeDocument(file: string, text: string): Promise<void> {
   try {
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(tmp, text);
-    await rename(tmp, file);
+    await writeAtomically(file, text);
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new UserError(`cannot write the audit to ${file}: ${errorMessage(err)} (pass --out FILE, or --dry-run to print it)`, { cause: err });
   }
 }

@@ -1,6 +1,6 @@
 /** `safepoint report`: the state of the backups over a period, per source, as Markdown, HTML or JSON (src/report/). */
 import type { Command } from 'commander';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { writeAtomically } from '../util/write-atomic.js';
 import { extname } from 'node:path';
 import { findSource } from '../config/lookup.js';
 import { parseDuration } from '../config/duration.js';
@@ -74,14 +74,7 @@ async function runReport(c: Context, f: ReportFlags): Promise<number> {
     return 0;
   }
   // a report a web server or a ticket picks up is never seen half-written
-  const tmp = `${f.out}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, f.out);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeAtomically(f.out, text);
   const s = data.summary;
   c.out.event({ message_type: 'report', format, file: f.out, report_version: data.report_version, since: data.period.since, until: data.period.until, sources: s.sources, ok: s.ok, at_risk: s.at_risk, violated: s.violated });
   c.out.info(`report written to ${f.out} (${format}): ${s.sources} sources, ${s.ok} ok, ${s.at_risk} at risk, ${s.violated} violated`);

@@ -4,8 +4,8 @@
  * drill results read from the repositories. A repository that cannot be opened is reported in the document.
  */
 import type { Command } from 'commander';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { writeAtomically } from '../util/write-atomic.js';
+import { join, resolve } from 'node:path';
 import { findRepository } from '../config/lookup.js';
 import { shellWord } from '../runbook/commands.js';
 import { isLang, LANGUAGES, renderRunbook, type Measurements } from '../runbook/index.js';
@@ -63,21 +63,17 @@ async function runRunbook(c: Context, f: RunbookFlags): Promise<number> {
     process.stdout.write(markdown);
     return 0;
   }
-  await writeAtomically(outFile!, markdown);
+  await writeDocument(outFile!, markdown);
   c.out.event({ message_type: 'summary', out: outFile, lang, config: cfg.file, sources: cfg.sources.length, unavailable_repositories: [...unavailable.keys()], time: now.toISOString() });
   c.out.info(`wrote ${outFile} (${lang}, ${cfg.sources.length} sources${unavailable.size > 0 ? `; repositories not opened: ${[...unavailable.keys()].join(', ')}` : ''})`);
   return 0;
 }
 
-/** Writes through a temporary name in the same folder, so a reader never sees half a runbook. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const tmp = join(dirname(file), `.${basename(file)}.tmp-${process.pid}`);
+/** The document written whole or not at all; a failure says where and what to do. */
+async function writeDocument(file: string, text: string): Promise<void> {
   try {
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(tmp, text);
-    await rename(tmp, file);
+    await writeAtomically(file, text);
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new UserError(`cannot write the runbook to ${file}: ${errorMessage(err)} (pass --out FILE, or --out - to print it)`, { cause: err });
   }
 }

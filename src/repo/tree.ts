@@ -31,6 +31,31 @@ export function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
+/**
+ * Two trees' nodes (each sorted by name, as stored) side by side in name order: `[left, right]` for a name both
+ * have, `[left, undefined]` for one only the left has, `[undefined, right]` for one only the right has.
+ */
+export function* alignNodes(left: readonly TreeNode[], right: readonly TreeNode[]): Generator<[TreeNode, TreeNode] | [TreeNode, undefined] | [undefined, TreeNode]> {
+  let i = 0;
+  let j = 0;
+  while (i < left.length || j < right.length) {
+    const x = left[i];
+    const y = right[j];
+    const c = x && y ? compareNames(x.name, y.name) : x ? -1 : 1;
+    if (c < 0 && x) {
+      yield [x, undefined];
+      i++;
+    } else if (c > 0 && y) {
+      yield [undefined, y];
+      j++;
+    } else if (x && y) {
+      yield [x, y];
+      i++;
+      j++;
+    }
+  }
+}
+
 export function encodeTree(nodes: TreeNode[]): Buffer {
   nodes.sort((x, y) => compareNames(x.name, y.name));
   return Buffer.from(JSON.stringify({ nodes }), 'utf8');

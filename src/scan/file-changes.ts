@@ -1,5 +1,5 @@
 import type { BlobLoader } from '../repo/repository.js';
-import { compareNames, loadTree, type TreeNode } from '../repo/tree.js';
+import { alignNodes, loadTree, type TreeNode } from '../repo/tree.js';
 
 /**
  * One regular file that differs between two snapshot trees, with its nodes (the scan needs contents and modes, which
@@ -16,19 +16,10 @@ export async function* fileChanges(repo: BlobLoader, a: string | undefined, b: s
   if (a === b) return;
   const left = a ? (await loadTree(repo, a)).nodes : [];
   const right = b ? (await loadTree(repo, b)).nodes : [];
-  let i = 0;
-  let j = 0;
-  while (i < left.length || j < right.length) {
-    const x = left[i];
-    const y = right[j];
-    const c = x && y ? compareNames(x.name, y.name) : x ? -1 : 1;
-    if (c < 0 && x) {
-      yield* gone(repo, x, join(prefix, x.name), false);
-      i++;
-    } else if (c > 0 && y) {
-      yield* come(repo, y, join(prefix, y.name));
-      j++;
-    } else if (x && y) {
+  for (const [x, y] of alignNodes(left, right)) {
+    if (x && !y) yield* gone(repo, x, join(prefix, x.name), false);
+    else if (y && !x) yield* come(repo, y, join(prefix, y.name));
+    else if (x && y) {
       const path = join(prefix, x.name);
       if (x.type === 'dir' && y.type === 'dir') yield* fileChanges(repo, x.subtree, y.subtree, path);
       else if (x.type === 'file' && y.type === 'file') {
@@ -38,8 +29,6 @@ export async function* fileChanges(repo: BlobLoader, a: string | undefined, b: s
         yield* gone(repo, x, path, false);
         yield* come(repo, y, path);
       }
-      i++;
-      j++;
     }
   }
 }

@@ -2,7 +2,7 @@ import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chunkFile, type ChunkerParams } from '../repo/chunker.js';
 import type { BlobLoader } from '../repo/repository.js';
-import { compareNames, loadTree, type TreeNode } from '../repo/tree.js';
+import { alignNodes, compareNames, loadTree, type TreeNode } from '../repo/tree.js';
 
 /** `+` added, `-` removed, `M` content changed, `T` type changed, `U` metadata only (mode, owner, mtime). */
 export type ChangeKind = '+' | '-' | 'M' | 'T' | 'U';
@@ -33,23 +33,10 @@ async function* mergeNodes(
   both: (x: TreeNode, y: TreeNode, path: string) => AsyncGenerator<Change>,
   expand: (n: TreeNode, path: string, kind: '+' | '-') => AsyncGenerator<Change>,
 ): AsyncGenerator<Change> {
-  let i = 0;
-  let j = 0;
-  while (i < left.length || j < right.length) {
-    const x = left[i];
-    const y = right[j];
-    const c = x && y ? compareNames(x.name, y.name) : x ? -1 : 1;
-    if (c < 0 && x) {
-      yield* expand(x, join2(prefix, x.name), '-');
-      i++;
-    } else if (c > 0 && y) {
-      yield* expand(y, join2(prefix, y.name), '+');
-      j++;
-    } else if (x && y) {
-      yield* both(x, y, join2(prefix, x.name));
-      i++;
-      j++;
-    }
+  for (const [x, y] of alignNodes(left, right)) {
+    if (x && y) yield* both(x, y, join2(prefix, x.name));
+    else if (x) yield* expand(x, join2(prefix, x.name), '-');
+    else if (y) yield* expand(y, join2(prefix, y.name), '+');
   }
 }
 
