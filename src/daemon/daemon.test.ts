@@ -112,3 +112,17 @@ test('server: reads open on loopback only for loopback Host names; HEAD is a rea
     await open.app.close();
   }
 });
+
+test('runner: a job waiting for busy sources reserves them, so later jobs on them do not overtake it', async () => {
+  const { Runner } = await import('./runner.js');
+  const order: string[] = [];
+  const runner = new Runner({ command: [process.execPath, '-e', 'setTimeout(() => {}, 300)'], env: process.env, timeoutMs: 10_000, onStart: (j) => order.push(j.id) });
+  const job = (id: string, sources: string[]): Parameters<typeof runner.enqueue>[0] => ({ id, kind: 'backup', cron: '@daily', args: [], sources });
+  runner.enqueue(job('backup:a', ['a']));
+  runner.enqueue(job('drill', ['a', 'b']));
+  runner.enqueue(job('backup:b', ['b']));
+  runner.enqueue(job('backup:c', ['c']));
+  assert.deepEqual(order, ['backup:a', 'backup:c'], 'b waits behind the drill that waits for a; c is free');
+  await runner.idle();
+  assert.deepEqual(order, ['backup:a', 'backup:c', 'drill', 'backup:b']);
+});

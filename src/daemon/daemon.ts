@@ -86,6 +86,8 @@ export class Daemon {
     // runs missed while the daemon was down (or never run since it first saw the job) start now
     const since = new Date(this.#state.since);
     for (const job of this.#jobs) {
+      const known = this.#state.jobs[job.id];
+      if (known) this.#metrics.restore(job, known);
       // against the last run that ended by itself: one cut short by a crash or a stop is run again
       const last = this.#state.jobs[job.id]?.last_completed_start;
       const missed = missedRun(job.cron, last ? new Date(last) : null, since, now);

@@ -46,6 +46,16 @@ export class Metrics {
     }
   }
 
+  /** After a restart: each job's last success and result as the state file remembers them (a stale backup stays visible). */
+  restore(job: { id: string; sources: readonly string[] }, s: { last_ok: string | null; last_exit: number | null; last_seconds: number | null }): void {
+    for (const source of job.sources.length === 1 ? job.sources : ['']) {
+      const labels = { source, job: job.id };
+      if (s.last_ok) this.#lastSuccess.set(labels, Date.parse(s.last_ok) / 1000);
+      if (s.last_exit !== null) this.#lastExit.set(labels, s.last_exit);
+      if (s.last_seconds !== null) this.#duration.set(labels, s.last_seconds);
+    }
+  }
+
   statuses(list: readonly SourceStatus[]): void {
     for (const s of list) {
       const l = { source: s.source };

@@ -66,10 +66,16 @@ export class Runner {
     return [...this.#running.values()].some((r) => r.job.sources.some((s) => job.sources.includes(s)));
   }
 
+  /**
+   * Starts, in queue order, every job whose sources are free. A job that must wait reserves its sources, so later
+   * jobs on them wait behind it: a drill of every source is not overtaken forever by hourly backups of one.
+   */
   #pump(): void {
+    const reserved = new Set<string>();
     for (let i = 0; i < this.#queue.length; ) {
       const job = this.#queue[i]!;
-      if (this.#busy(job)) {
+      if (this.#busy(job) || job.sources.some((s) => reserved.has(s))) {
+        for (const s of job.sources) reserved.add(s);
         i++;
         continue;
       }
