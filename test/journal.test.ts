@@ -93,3 +93,22 @@ test('the journal and the log never hold a credential typed into an argument; a 
     await t.cleanup();
   }
 });
+
+test('an operation stopped by SIGTERM says so in one line, exits 143 and is journaled as interrupted', async (t) => {
+  const { gitProject } = await import('./git-project.js');
+  const { spawnCli } = await import('./helpers.js');
+  const p = await gitProject(t, { deploy: ['scripts: [ "echo started > ../../script-started; sleep 20" ]', 'script_timeout: 60s'] });
+  const deploy = spawnCli(['deploy', '--no-point', '--config', p.config], { env: { SAFEPOINT_PASSWORD: undefined }, cwd: p.root, timeoutMs: 60_000 });
+  const started = join(p.root, 'script-started');
+  for (let i = 0; i < 300; i++) {
+    if (await readFile(started).then(() => true, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  deploy.kill('SIGTERM');
+  const end = await deploy.exited;
+  assert.equal(end.code, 143, end.stderr);
+  assert.match(end.stderr, /^error: interrupted by SIGTERM$/m);
+  const j = await p.cli('journal', '--repo', 'files', '--json');
+  const entry = j.stdout.split('\n').filter((l) => l.includes('"journal_entry"')).map((l) => JSON.parse(l) as { operation: string; result: string; error?: string }).find((e) => e.operation === 'deploy');
+  assert.deepEqual([entry?.result, entry?.error], ['failed', 'interrupted by SIGTERM']);
+});

@@ -58,8 +58,22 @@ export function buildProgram(): Command {
     const inputs = redact({ ...action.opts(), ...(args.length > 0 ? { args } : {}) });
     // copy writes into --to: its journal is there
     const repository = command === 'copy' ? (action.opts() as { to?: string }).to : undefined;
-    runs.set(program, { context: c, command, inputs, ...(repository ? { repository } : {}) });
+    const run: Run = { context: c, command, inputs, ...(repository ? { repository } : {}) };
+    runs.set(program, run);
     c.log?.start(command, inputs);
+    // stopped from outside (the daemon's timeout, systemd, Ctrl-C): the journal and the log still say so; the
+    // repository needs nothing more (crash-safe), a stale lock of this host is removed by the next run
+    if (JOURNALED.has(command)) {
+      const onSignal = (signal: NodeJS.Signals): void => {
+        const code = signal === 'SIGINT' ? 130 : 143;
+        process.stderr.write(`error: interrupted by ${signal}\n`);
+        const force = setTimeout(() => process.exit(code), 10_000);
+        force.unref();
+        void finish(run, code, `interrupted by ${signal}`).catch(() => undefined).finally(() => process.exit(code));
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    }
   });
   registerInit(program, ctx);
   registerBackup(program, ctx);
@@ -95,6 +109,7 @@ export function buildProgram(): Command {
 /** What the command being run is, for its journal entry and log. */
 interface Run { readonly context: Context; readonly command: string; readonly inputs: Record<string, unknown>; readonly repository?: string }
 const runs = new WeakMap<Command, Run>();
+const finished = new WeakSet<Run>();
 
 function newContext(opts: GlobalOptions): Context {
   const c = new Context(opts);
@@ -130,7 +145,9 @@ function redact(o: Record<string, unknown>): Record<string, unknown> {
 const JOURNALED = new Set(['backup', 'restore', 'restore code', 'forget', 'prune', 'deploy', 'rollback deploy', 'copy', 'sync', 'repair index', 'repair revert', 'key add', 'key remove', 'key passwd', 'point create']);
 
 async function finish(run: Run | undefined, code: number, error?: string): Promise<void> {
-  if (!run) return;
+  // once per run: a signal and the command's own end may both get here
+  if (!run || finished.has(run)) return;
+  finished.add(run);
   run.context.log?.end(code === 0 ? 'ok' : 'failed', code, error);
   if (!JOURNALED.has(run.command) || run.inputs.dryRun === true) return;
   // a failure may be the storage itself: journal it without waiting through the retries a second time
