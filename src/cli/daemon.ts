@@ -31,11 +31,12 @@ async function runDaemon(c: Context, f: DaemonFlags): Promise<number> {
   const graceMs = parseDuration(f.stopGrace);
   if (timeoutMs <= 0) throw new UsageError('--job-timeout must be more than 0');
   const configPath = cfg.file;
+  const folder = f.stateDir ? resolve(f.stateDir) : stateDir();
   const command = [process.execPath, resolve(process.argv[1] ?? 'safepoint'), '--config', configPath,
     ...(c.opts.passwordFile ? ['--password-file', resolve(c.opts.passwordFile)] : [])];
   if (!f.list) {
     // the daemon and every job it runs log as JSON lines (pino) with their operation ids: by default into its state folder
-    const logFile = resolve(c.opts.logFile ?? process.env.SAFEPOINT_LOG_FILE ?? join(f.stateDir ? resolve(f.stateDir) : stateDir(), 'safepoint.jsonl'));
+    const logFile = resolve(c.opts.logFile ?? process.env.SAFEPOINT_LOG_FILE ?? join(folder, 'safepoint.jsonl'));
     if (!c.log) {
       try {
         c.attachLog((await import('./log.js')).openLog(logFile, c.opId));
@@ -51,7 +52,7 @@ async function runDaemon(c: Context, f: DaemonFlags): Promise<number> {
     else if (level === 'info') c.out.info(`${new Date().toISOString()} ${message}`);
     else c.out.warn(message);
   };
-  const daemon = new Daemon({ c, cfg, command, stateFile: join(f.stateDir ? resolve(f.stateDir) : stateDir(), `daemon-${cfg.project}.json`), listen: f.listen ?? cfg.daemon?.listen ?? '127.0.0.1:8765', timeoutMs, graceMs, log });
+  const daemon = new Daemon({ c, cfg, command, stateFile: join(folder, `daemon-${cfg.project}.json`), listen: f.listen ?? cfg.daemon?.listen ?? '127.0.0.1:8765', timeoutMs, graceMs, log });
   if (f.list) {
     const now = new Date();
     for (const j of daemon.jobs) c.out.event({ message_type: 'job', id: j.id, kind: j.kind, cron: j.cron, args: j.args, sources: j.sources, next: nextTime(j.cron, now)?.toISOString() ?? null });

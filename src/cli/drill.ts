@@ -215,12 +215,8 @@ const round = (s: number): number => Math.round(s * 100) / 100;
 
 /** The newest restore point of the project, or null when there is none (or no git work tree). */
 async function latestPoint(c: Context, gitDir: string | undefined): Promise<RestorePoint | null> {
-  try {
-    const { loadPoints } = await import('./point.js');
-    return (await loadPoints(c, gitDir)).points.at(-1)?.point ?? null;
-  } catch {
-    return null;
-  }
+  const { pointsIfAny } = await import('./point.js');
+  return (await pointsIfAny(c, gitDir)).at(-1)?.point ?? null;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { SourceConfig } from '../config/schema.js';
 import { codeSources, findSource } from '../config/lookup.js';
 import { isDatabaseSource } from '../db/drivers.js';
-import { changedPaths, bundleStream, checkTagName, createTag, git, listTags, resolveCommit, workTree } from '../git/git.js';
+import { changedPaths, bundleStream, checkTagName, createTag, git, GitError, listTags, resolveCommit, workTree } from '../git/git.js';
 import { DEFAULT_TAG_PREFIX, findPoint, formatPoint, parsePoint, pointTagName, type PointDatabase, type PointSnapshot, type RestorePoint } from '../git/restore-point.js';
 import { shortId } from '../repo/ids.js';
 import { findSnapshot, loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
@@ -207,6 +207,19 @@ export interface PointState {
 }
 
 /** The restore points of the project, oldest first, each with its parts looked up in their repositories. */
+/**
+ * The project's restore points, or none when the configuration's folder is not a git work tree (a project without
+ * git has no points); any other failure (git missing, a broken repository) is reported, not taken for "no point".
+ */
+export async function pointsIfAny(c: Context, gitDir?: string): Promise<PointState[]> {
+  try {
+    return (await loadPoints(c, gitDir)).points;
+  } catch (err) {
+    if (err instanceof GitError && /is not in a git work tree/.test(err.message)) return [];
+    throw err;
+  }
+}
+
 export async function loadPoints(c: Context, gitDir?: string, o: { verify?: boolean; only?: string } = {}): Promise<{ dir: string; prefix: string; points: PointState[] }> {
   const cfg = await c.requireConfig();
   const dir = await workTree(gitDir ?? cfg.dir);

@@ -219,13 +219,8 @@ export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<num
  * snapshots was passed over as unclean; null when there is none.
  */
 async function cleanCodePoint(c: Context, compromisedAt: Date, unclean: ReadonlySet<string>): Promise<RestorePoint | null> {
-  try {
-    const { loadPoints } = await import('./point.js');
-    const { points } = await loadPoints(c);
-    return points.filter((p) => p.point.bundle && !p.absent.some((a) => a.includes(p.point.bundle!.id.slice(0, 8))) && Date.parse(p.point.created) <= compromisedAt.getTime() && !p.point.snapshots.some((s) => unclean.has(s.id))).at(-1)?.point ?? null;
-  } catch {
-    return null;
-  }
+  const { pointsIfAny } = await import('./point.js');
+  return (await pointsIfAny(c)).filter((p) => p.point.bundle && !p.absent.some((a) => a.includes(p.point.bundle!.id.slice(0, 8))) && Date.parse(p.point.created) <= compromisedAt.getTime() && !p.point.snapshots.some((s) => unclean.has(s.id))).at(-1)?.point ?? null;
 }
 
 /** Every source's last clean snapshot before the compromise; refuses when one has none. */

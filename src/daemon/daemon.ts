@@ -36,6 +36,8 @@ export interface DaemonOptions {
 
 /** How long a computed status is served before the repositories are read again. */
 const STATUS_TTL_MS = 10_000;
+/** How often the repositories' sizes are measured (a listing of every pack). */
+const SIZE_TTL_MS = 5 * 60_000;
 /** How often verdicts are refreshed without a job (exposure grows with time alone). */
 const REFRESH_MS = 5 * 60_000;
 
@@ -49,6 +51,8 @@ export class Daemon {
   #timer: NodeJS.Timeout | undefined;
   #refresh: NodeJS.Timeout | undefined;
   #cache: { at: number; states: Map<string, RepositoryState>; statuses: SourceStatus[] } | null = null;
+  #reading: Promise<SourceStatus[]> | null = null;
+  #sizedAt = 0;
   #verdicts = new Map<string, SourceStatus['verdict']>();
   #server: Awaited<ReturnType<typeof startServer>> | null = null;
   #stopped = false;
@@ -191,9 +195,15 @@ export class Daemon {
     return token;
   }
 
-  /** Each source's verdict from its repository (cached briefly); alerts when one becomes violated or recovers. */
-  async #statuses(force = false): Promise<SourceStatus[]> {
-    if (!force && this.#cache && Date.now() - this.#cache.at < STATUS_TTL_MS) return this.#cache.statuses;
+  /** Each source's verdict (cached briefly); concurrent callers share one read of the repositories. */
+  #statuses(force = false): Promise<SourceStatus[]> {
+    if (!force && this.#cache && Date.now() - this.#cache.at < STATUS_TTL_MS) return Promise.resolve(this.#cache.statuses);
+    this.#reading ??= this.#readStatuses().finally(() => (this.#reading = null));
+    return this.#reading;
+  }
+
+  /** Reads the repositories, refreshes the metrics, alerts when a source becomes violated or recovers. */
+  async #readStatuses(): Promise<SourceStatus[]> {
     const { c, cfg } = this.#o;
     const states = await readRepositories(c, cfg.sources);
     const now = new Date();
@@ -204,13 +214,19 @@ export class Daemon {
     });
     this.#cache = { at: Date.now(), states, statuses };
     this.#metrics.statuses(statuses);
-    for (const [name, st] of states) {
+    // the size lists every pack: at most every few minutes, not at each status read
+    const sizeDue = Date.now() - this.#sizedAt >= SIZE_TTL_MS;
+    for (const [name, st] of sizeDue ? states : []) {
       const bytes = st.snapshots.length === 0 ? null : await c.withRepository('status', 'none', async (repo) => {
         let n = 0;
         for await (const o of repo.storage.list('data/')) n += o.size;
         return n;
       }, undefined, { repository: name }).catch(() => null);
-      if (bytes !== null) this.#metrics.repositorySize(name, bytes);
+      if (bytes !== null) {
+        this.#metrics.repositorySize(name, bytes);
+        // measured: the next measure waits; an empty repository is measured again once it holds something
+        this.#sizedAt = Date.now();
+      }
     }
     for (const s of statuses) {
       const before = this.#verdicts.get(s.source);
