@@ -121,7 +121,18 @@ daemon:
   daemon.kill('SIGTERM');
   const end = await daemon.exited;
   assert.equal(end.code, 0, end.stderr);
-  const saved = JSON.parse(await readFile(join(state, 'daemon-shop.json'), 'utf8')) as { jobs: Record<string, { last_exit: number | null; runs: number }> };
+  const saved = JSON.parse(await readFile(join(state, 'daemon-shop.json'), 'utf8')) as { jobs: Record<string, { last_exit: number | null; runs: number }>; verdicts: Record<string, string> };
   assert.equal(saved.jobs['drill:app']?.last_exit, 0);
   assert.equal(saved.jobs['backup:app']?.runs, 1);
+  assert.equal(saved.verdicts.broken, 'violated');
+
+  // restarted: the verdicts it alerted on are remembered, so the violation is not alerted again
+  const violations = hooks.filter((h) => h.kind === 'objective_violated').length;
+  const again = spawnCli(['daemon', '--config', config, '--state-dir', state], { timeoutMs: 60_000 });
+  t.after(() => void again.kill('SIGKILL'));
+  await again.waitForLine((l) => /dashboard, API and \/metrics on http/.test(l), 30_000);
+  await waitUntil(async () => ((await get('/api/status')) as Status).sources.some((x) => x.source === 'broken' && x.verdict === 'violated') || null, 'broken still violated', 30_000, 200);
+  assert.equal(hooks.filter((h) => h.kind === 'objective_violated').length, violations);
+  again.kill('SIGTERM');
+  assert.equal((await again.exited).code, 0);
 });

@@ -188,6 +188,10 @@ test('forget --all applies each source\'s retention but never removes its last d
     assert.equal(reasons.get(drilledApp), 'last snapshot that passed a drill');
     assert.equal(reasons.get(quarantined), 'tagged quarantine');
     assert.equal(reasons.get(drilledDb), 'last snapshot that passed a drill');
+    // each source's forget is in the journal with its own figures, not one entry for the run
+    const j = await cli(['journal', '--repo', 'main', '--json']);
+    const forgets = j.stdout.split('\n').filter((l) => l.includes('"journal_entry"') && l.includes('"forget"')).map((l) => JSON.parse(l) as { source: string | null; result: string; figures: { snapshots_removed?: number } });
+    assert.deepEqual(forgets.map((e) => [e.source, e.result, e.figures.snapshots_removed]), [['app', 'ok', 1], ['sessions', 'ok', 1]]);
   } finally {
     await t.cleanup();
   }

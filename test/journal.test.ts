@@ -112,3 +112,56 @@ test('an operation stopped by SIGTERM says so in one line, exits 143 and is jour
   const entry = j.stdout.split('\n').filter((l) => l.includes('"journal_entry"')).map((l) => JSON.parse(l) as { operation: string; result: string; error?: string }).find((e) => e.operation === 'deploy');
   assert.deepEqual([entry?.result, entry?.error], ['failed', 'interrupted by SIGTERM']);
 });
+
+test('operations log to safepoint.jsonl in the state folder by default, reads do not, and --log-file none turns it off', async () => {
+  const t = await tempDir();
+  try {
+    await writeTree(join(t.path, 'app'), { 'a.txt': 'alpha\n' });
+    const repo = join(t.path, 'repo');
+    const state = join(t.path, 'state');
+    const env = { SAFEPOINT_STATE_DIR: state, SAFEPOINT_LOG_FILE: undefined };
+    assert.equal((await runCli(['init', '--repo', repo], { env })).code, 0);
+    assert.equal((await runCli(['backup', '--repo', repo, join(t.path, 'app')], { env })).code, 0);
+    assert.equal((await runCli(['snapshots', '--repo', repo], { env })).code, 0);
+    assert.equal((await runCli(['check', '--repo', repo], { env })).code, 0);
+    const read = async (): Promise<{ op_id: string; msg: string; command?: string }[]> => (await readFile(join(state, 'safepoint.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { op_id: string; msg: string; command?: string });
+    const lines = await read();
+    assert.deepEqual(lines.filter((l) => l.msg.startsWith('start ')).map((l) => l.command), ['backup', 'check'], 'the operations, not the listing');
+    assert.equal(new Set(lines.map((l) => l.op_id)).size, 2);
+    assert.equal((await runCli(['backup', '--repo', repo, '--log-file', 'none', join(t.path, 'app')], { env })).code, 0);
+    assert.equal((await read()).length, lines.length, 'no line for a run with --log-file none');
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('a long command shows its progress with an ETA on a terminal', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+  } catch {
+    if (process.env.CI === 'true') throw new Error('script (util-linux) is needed to give the CLI a terminal');
+    t.skip('script (util-linux) is not installed: no terminal to test on');
+    return;
+  }
+  const d = await tempDir();
+  try {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) files[`f${i}.bin`] = `${i}`.repeat(20_000 + i);
+    await writeTree(join(d.path, 'app'), files);
+    const repo = join(d.path, 'repo');
+    assert.equal((await runCli(['init', '--repo', repo])).code, 0);
+    assert.equal((await runCli(['backup', '--repo', repo, join(d.path, 'app')])).code, 0);
+    const { CLI } = await import('./helpers.js');
+    const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+    // script(1) runs the command on a pseudo-terminal: stderr is a TTY, as for a person at a shell
+    const out = execFileSync('script', ['-qec', [process.execPath, CLI, 'check', '--read-data', '--repo', repo].map(quote).join(' '), '/dev/null'], {
+      env: { ...process.env, SAFEPOINT_PASSWORD: 'test-password', SAFEPOINT_CONFIG: '', SAFEPOINT_STATE_DIR: join(d.path, 'state') },
+      encoding: 'utf8',
+    });
+    assert.match(out, /\[[\d.:s]+\] {2}\S+: reading packs: \d+\/\d+ {2}[\d.]+% {2}ETA /);
+    assert.match(out, /no errors were found/);
+  } finally {
+    await d.cleanup();
+  }
+});

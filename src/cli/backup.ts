@@ -129,7 +129,7 @@ export async function runBackup(ctx: Context, argPaths: string[], flags: BackupF
       const pct = total.done && total.bytes > 0 ? Math.min(1, p.bytes / total.bytes) : 0;
       const eta = pct > 0 && pct < 1 ? (secs / pct) * (1 - pct) : NaN;
       if (out.json) {
-        out.event({ message_type: 'status', seconds_elapsed: Math.round(secs), percent_done: pct, total_files: total.files, files_done: p.files, total_bytes: total.bytes, bytes_done: p.bytes, current_files: [p.currentFile] });
+        out.event({ message_type: 'status', operation: 'backup', seconds_elapsed: Math.round(secs), seconds_remaining: Number.isNaN(eta) ? null : Math.round(eta), percent_done: pct, total_files: total.files, files_done: p.files, total_bytes: total.bytes, bytes_done: p.bytes, current_files: [p.currentFile] });
       } else {
         out.status(
           `[${formatSeconds(secs)}] ${total.done ? `${(pct * 100).toFixed(1)}%  ` : ''}${p.files}${total.files ? `/${total.files}` : ''} files ${formatBytes(p.bytes)}${total.bytes ? `/${formatBytes(total.bytes)}` : ''}  ${formatRate(p.bytes, secs)}  ETA ${formatSeconds(eta)}  ${p.currentFile}`,

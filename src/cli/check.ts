@@ -6,7 +6,7 @@ import { IntegrityError, UsageError, errorMessage } from '../util/errors.js';
 import type { Context } from './context.js';
 import { baseOf, targetsOf } from '../storage/open.js';
 import { parseDuration } from '../config/duration.js';
-import { throttle } from './output.js';
+import { progress } from './progress.js';
 import { recordOperation } from './journal-record.js';
 
 export function registerCheck(program: Command, ctx: () => Context): void {
@@ -26,9 +26,10 @@ export function registerCheck(program: Command, ctx: () => Context): void {
       let checkedSnapshots = 0;
       // each target is checked as a repository of its own: a damaged copy on one must not hide behind the other
       await c.forEachTarget('check', async (repo, location) => {
-        const show = throttle(150, (phase: string, done: number, total: number) => c.out.status(`${location}: ${phase}: ${done}/${total}`));
-        const r = await checkRepository(repo, { readData: slice ? 0 : share, ...(slice ? { slice } : {}), onProgress: show });
-        c.out.clearStatus();
+        const p = progress(c.out, 'check');
+        const phases: Record<string, string> = { snapshots: 'checking snapshots and trees', 'read-data': 'reading packs' };
+        const r = await checkRepository(repo, { readData: slice ? 0 : share, ...(slice ? { slice } : {}), onProgress: (phase, done, total) => p({ phase: `${location}: ${phases[phase] ?? phase}`, done, total }) });
+        p.end();
         for (const w of r.warnings) c.out.warn(`${location}: ${w}`);
         for (const p of r.problems) {
           c.out.event({ message_type: 'error', target: location, kind: p.kind, id: p.id, message: p.message, snapshots: p.snapshots });
@@ -77,9 +78,9 @@ export function registerRepair(program: Command, ctx: () => Context): void {
       const c = ctx();
       await c.withRepository('repair index', 'exclusive', async (repo) => {
         repo.requireAdmin('repair index');
-        const show = throttle(150, (done: number, total: number) => c.out.status(`reading pack headers: ${done}/${total}`));
-        const r = await repairIndex(repo, show, (m) => c.out.warn(m));
-        c.out.clearStatus();
+        const p = progress(c.out, 'repair index');
+        const r = await repairIndex(repo, (done, total) => p({ phase: 'reading pack headers', done, total }), (m) => c.out.warn(m));
+        p.end();
         c.out.event({ message_type: 'summary', packs: r.packs, blobs: r.blobs, old_index_files: r.oldIndexFiles, unreadable_packs: r.unreadablePacks });
         c.out.info(`wrote a new index: ${r.packs} packs, ${r.blobs} blobs (replaces ${r.oldIndexFiles} index files)`);
         if (r.unreadablePacks.length > 0) throw new IntegrityError(`${r.unreadablePacks.length} packs could not be read and were left out: run \`safepoint check\` to see the snapshots they hurt`);

@@ -39,7 +39,9 @@ async function runDaemon(c: Context, f: DaemonFlags): Promise<number> {
     const logFile = resolve(c.opts.logFile ?? process.env.SAFEPOINT_LOG_FILE ?? join(folder, 'safepoint.jsonl'));
     if (!c.log) {
       try {
-        c.attachLog((await import('./log.js')).openLog(logFile, c.opId));
+        const { openLog, rotateLog } = await import('./log.js');
+        rotateLog(logFile);
+        c.attachLog(openLog(logFile, c.opId));
         command.push('--log-file', logFile);
       } catch (err) {
         c.out.warn(`log file ${logFile} cannot be opened (${errorMessage(err)}): logging to the console only`);

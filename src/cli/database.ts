@@ -14,7 +14,7 @@ import { runReportedPlan } from './plan-output.js';
 import { SafepointError, UsageError, errorMessage } from '../util/errors.js';
 import { formatBytes, formatSeconds } from '../util/format.js';
 import type { Context } from './context.js';
-import { throttle } from './output.js';
+import { progress } from './progress.js';
 
 /** `safepoint backup --source NAME` of a database source: one snapshot of its dump or copy. */
 export async function runDatabaseBackup(c: Context, source: DatabaseSource, flags: { tag: string[]; type?: string }): Promise<number> {
@@ -28,13 +28,12 @@ export async function runDatabaseBackup(c: Context, source: DatabaseSource, flag
   const driver = await driverFor(source);
   return c.withRepository('backup', 'shared', async (repo) => {
     c.out.info(`backing up ${driver.describe(source)} (source ${source.name})`);
-    const started = Date.now();
-    const show = throttle(c.out.json ? 1000 : 150, (bytes: number) => {
-      if (c.out.json) c.out.event({ message_type: 'status', seconds_elapsed: Math.round((Date.now() - started) / 1000), bytes_done: bytes });
-      else c.out.status(`[${formatSeconds((Date.now() - started) / 1000)}] ${formatBytes(bytes)}`);
-    });
-    const { snapshotId, snapshot } = await driver.backup(repo, source, { tags: flags.tag, type, onProgress: show });
-    c.out.clearStatus();
+    // the size to expect: what the last backup of the same type read (a database grows slowly); none for the first
+    const expected = c.out.tty || c.out.json ? await previousSize(repo, source.name, type) : null;
+    const p = progress(c.out, 'backup', { unit: 'bytes' });
+    const phase = source.type === 'sqlite' ? 'copying' : physical ? 'copying the data directory' : 'dumping';
+    const { snapshotId, snapshot } = await driver.backup(repo, source, { tags: flags.tag, type, onProgress: (bytes) => p({ phase, done: bytes, total: expected !== null ? Math.max(expected, bytes) : null, fields: { bytes_done: bytes } }) });
+    p.end();
     const s = snapshot.summary;
     c.out.event({ message_type: 'summary', ...s, snapshot_id: snapshotId, source: source.name, meta: snapshot.meta ?? null });
     c.out.info(`read ${formatBytes(s.total_bytes_processed)}, added ${formatBytes(s.data_added)} to the repository in ${formatSeconds(s.total_duration)}`);
@@ -52,6 +51,12 @@ export async function runDatabaseBackup(c: Context, source: DatabaseSource, flag
     c.out.info(`${snapshot.type} snapshot ${shortId(snapshotId)} saved`);
     return 0;
   }, source.name);
+}
+
+/** Bytes the last backup of `source` of this type read, or null when there is none. */
+async function previousSize(repo: Repository, source: string, type: string): Promise<number | null> {
+  const last = (await loadSnapshots(repo, { source })).filter((s) => s.type === type && !isContinuous(s) && !s.tags.includes('safety')).at(-1);
+  return last && last.summary.total_bytes_processed > 0 ? last.summary.total_bytes_processed : null;
 }
 
 export interface DatabaseRestoreFlags extends RecoveryFlags {

@@ -13,7 +13,8 @@ import { findSource } from '../config/lookup.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { SourceConfig } from '../config/schema-sources.js';
 import { drillSource } from '../drill/drill.js';
-import { appendJournal } from '../journal/journal.js';
+import { appendJournal, readJournal } from '../journal/journal.js';
+import { lastDrillTimes, remainingSeconds } from '../drill/estimate.js';
 import { shortId } from '../repo/ids.js';
 import { loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
 import { bundleRepository, type RestorePoint } from '../git/restore-point.js';
@@ -25,6 +26,7 @@ import type { Context } from './context.js';
 import { collect } from './options.js';
 import { archiveGetCommand } from './pg.js';
 import { recordOperation } from './journal-record.js';
+import { progress } from './progress.js';
 
 interface DrillFlags {
   source: string[];
@@ -120,9 +122,26 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
   const results: DrillResult[] = [];
   const started = Date.now();
   c.out.info(`drilling ${sources.map((s) => s.name).join(', ')}${point ? ` at restore point ${point.tag}` : ''} in sandbox ${root}`);
+  // progress: the source under way, and an ETA from the restore times earlier drills measured
+  const queue = [...sources.map((s) => s.name), ...(point || cfg.deploy ? ['code'] : [])];
+  // (on a terminal only: reading a long journal is not worth it for a script's events)
+  const times = c.out.tty ? await drillTimes(c, sources) : new Map<string, number>();
+  const p = progress(c.out, 'drill');
+  let current = { index: 0, since: Date.now() };
+  const tick = (): void => {
+    const name = queue[current.index] ?? 'code';
+    p({ phase: `drilling ${name} (${Math.min(current.index + 1, queue.length)}/${queue.length})`, done: current.index, total: queue.length, secondsRemaining: remainingSeconds(queue.slice(current.index), times, (Date.now() - current.since) / 1000) });
+  };
+  const ticker = setInterval(tick, 1000);
+  ticker.unref();
+  const begin = (name: string): void => {
+    current = { index: Math.max(current.index, queue.indexOf(name)), since: Date.now() };
+    tick();
+  };
   try {
     for (const source of sources) {
       if (controller.signal.aborted) break;
+      begin(source.name);
       await c.withRepository('drill', 'shared', async (repo) => {
         const points = restorePoints(await loadSnapshots(repo, { source: source.name }), source.name);
         const chosen = point ? pointSnapshot(points, point, source.name) : points.at(-1);
@@ -153,6 +172,7 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
     }
     const codePoint = controller.signal.aborted ? null : point ?? (cfg.deploy ? await latestPoint(c, f.gitDir) : null);
     if (codePoint) {
+      begin('code');
       const r = await drillCode(c, codePoint, join(root, 'code'));
       await teardown();
       results.push(r);
@@ -165,6 +185,8 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
       }
     }
   } finally {
+    clearInterval(ticker);
+    p.end();
     await teardown();
     await rm(root, { recursive: true, force: true });
     unwound();
@@ -177,6 +199,20 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
   if (failed.length > 0) throw new SafepointError(`${failed.length} of ${results.length} drills failed: ${failed.map((r) => `${r.source}: ${r.error}`).join('; ')}`);
   c.out.info(`${results.length} drills passed in ${total.toFixed(1)} s; the sandbox is removed`);
   return 0;
+}
+
+/** The last measured restore time of each source, from the journals of their repositories (none if unreadable). */
+async function drillTimes(c: Context, sources: readonly SourceConfig[]): Promise<Map<string, number>> {
+  const times = new Map<string, number>();
+  for (const name of new Set(sources.map((s) => s.repository))) {
+    try {
+      const entries = await c.withRepository('drill', 'none', async (repo) => (await readJournal(repo)).entries, undefined, { repository: name });
+      for (const [s, t] of lastDrillTimes(entries)) times.set(s, t);
+    } catch {
+      // no estimate from this repository: the drill itself will say what is wrong with it
+    }
+  }
+  return times;
 }
 
 async function drillOne(c: Context, source: SourceConfig, snapshot: SnapshotWithId | undefined, older: boolean, point: RestorePoint | null, dir: string, teardowns: (() => Promise<void>)[], repo: Parameters<typeof drillSource>[0]['repo'], signal: AbortSignal): Promise<DrillResult> {

@@ -7,15 +7,16 @@ import { listLocks, isStale } from '../repo/lock.js';
 import { shortId } from '../repo/ids.js';
 import { applyRetention, isEmptyPolicy, parseKeepWithin, policyFromConfig, type RetentionPolicy } from '../snapshot/retention.js';
 import { findSource } from '../config/lookup.js';
-import { UsageError } from '../util/errors.js';
+import { UsageError, errorMessage } from '../util/errors.js';
+import { recordOperation } from './journal-record.js';
 import { formatBytes } from '../util/format.js';
 import type { Repository } from '../repo/repository.js';
 import type { Context } from './context.js';
+import { progress } from './progress.js';
 import { extendRetention, lockedTargets } from '../repo/object-lock.js';
 import { collect } from './options.js';
 import { readJournal } from '../journal/journal.js';
 import { protectedSnapshots } from '../snapshot/protected.js';
-import { throttle } from './output.js';
 
 interface ForgetFlags {
   keepLast?: string; keepHourly?: string; keepDaily?: string; keepWeekly?: string; keepMonthly?: string; keepYearly?: string;
@@ -108,6 +109,24 @@ function toPolicy(f: ForgetFlags): RetentionPolicy {
   return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as RetentionPolicy;
 }
 
+/** Runs one step of `forget --all` and records it, ok or failed, in the journal of the repository it changed. */
+async function journaled(c: Context, operation: string, where: { source?: string; repository?: string }, record: boolean, step: () => Promise<unknown>): Promise<void> {
+  const started = new Date().toISOString();
+  c.out.lastSummary = null;
+  let error: string | undefined;
+  try {
+    await step();
+  } catch (err) {
+    error = errorMessage(err);
+    throw err;
+  } finally {
+    if (record) {
+      const figures = Object.fromEntries(Object.entries(c.out.lastSummary ?? {}).filter(([k]) => k !== 'message_type'));
+      await recordOperation(c, { operation, op_id: c.opId, source: where.source ?? null, started, result: error === undefined ? 'ok' : 'failed', ...(error !== undefined ? { error } : {}), inputs: { all: true }, figures }, where);
+    }
+  }
+}
+
 async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<number> {
   if (f.all) {
     if (ids.length > 0 || f.source !== undefined || !isEmptyPolicy(toPolicy(f))) throw new UsageError('--all applies each source\'s retention from safepoint.yaml: give no snapshot ids, --source or --keep-* options with it');
@@ -118,16 +137,17 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
         c.out.info(`source ${s.name}: no retention in safepoint.yaml, every snapshot kept`);
         continue;
       }
-      await runForget(c, [], { ...f, all: false, prune: false, source: s.name });
+      // each source's forget is journaled in its own repository (the run as a whole is not: see cli/program.ts)
+      await journaled(c, 'forget', { source: s.name }, !f.dryRun, () => runForget(c, [], { ...f, all: false, prune: false, source: s.name }));
       touched.add(s.repository);
     }
     // one prune per repository at the end, not one per source
     if (f.prune && !f.dryRun) {
       for (const name of touched) {
-        await c.withRepository('prune', 'exclusive', (repo) => {
+        await journaled(c, 'prune', { repository: name }, true, () => c.withRepository('prune', 'exclusive', (repo) => {
           repo.requireAdmin('prune');
           return runPrune(c, repo, { maxUnused: f.maxUnused });
-        }, undefined, { allTargets: true, repository: name });
+        }, undefined, { allTargets: true, repository: name }));
       }
     }
     return 0;
@@ -150,6 +170,7 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
   return c.withRepository('forget', f.dryRun ? 'shared' : 'exclusive', async (repo) => {
     if (!f.dryRun) repo.requireAdmin('forget');
     const doomed: SnapshotWithId[] = [];
+    let kept = 0;
     if (ids.length > 0) {
       const all = await loadSnapshots(repo);
       for (const ref of ids) {
@@ -173,8 +194,10 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
         for (const r of d.remove) c.out.info(`  remove ${shortId(r.id)}  ${formatSnapshotTime(r.sn)}`);
         c.out.event({ message_type: 'forget_group', host, paths, source, keep: d.keep.map((k) => ({ id: k.item.id, reasons: k.reasons })), remove: d.remove.map((r) => r.id) });
         doomed.push(...list.filter((s) => d.remove.some((r) => r.id === s.id)));
+        kept += d.keep.length;
       }
     }
+    c.out.event({ message_type: 'summary', source: f.source ?? null, ...(ids.length === 0 ? { snapshots_kept: kept } : {}), snapshots_removed: doomed.length, dry_run: f.dryRun ?? false });
     if (!f.dryRun) {
       for (const s of doomed) await repo.removeJson('snapshots', s.id);
       c.out.info(`removed ${doomed.length} snapshots`);
@@ -207,6 +230,7 @@ async function forgetDatabase(c: Context, f: ForgetFlags, policy: RetentionPolic
       c.out.info(`  ${why !== undefined ? 'keep  ' : 'remove'} ${shortId(s.id)}  ${formatSnapshotTime(s)}  ${s.type}${isContinuous(s) ? ` ${String(s.meta?.mode)}` : ''}${why !== undefined ? `  ${why}` : ''}`);
     }
     c.out.event({ message_type: 'forget_group', source: f.source, keep: [...plan.keep].map(([id, reason]) => ({ id, reasons: [reason] })), remove: plan.remove.map((s) => s.id) });
+    c.out.event({ message_type: 'summary', source: f.source ?? null, snapshots_kept: plan.keep.size, snapshots_removed: plan.remove.length, dry_run: f.dryRun ?? false });
     if (!f.dryRun) {
       for (const s of plan.remove) await repo.removeJson('snapshots', s.id);
       c.out.info(`removed ${plan.remove.length} snapshots`);
@@ -242,9 +266,10 @@ async function runPrune(c: Context, repo: Repository, f: { dryRun?: boolean; max
     if (!m) throw new UsageError(`--max-unused ${f.maxUnused}: expected a percentage such as 5%`);
     maxUnused = Number(m[1]) / 100;
   }
-  const show = throttle(150, (phase: string, done: number, total: number) => c.out.status(`${phase}: ${done}/${total}`));
-  const plan: PrunePlan = await prune(repo, { ...(maxUnused !== undefined ? { maxUnused } : {}), dryRun: f.dryRun ?? false, onProgress: show });
-  c.out.clearStatus();
+  const p = progress(c.out, 'prune');
+  const phases: Record<string, string> = { mark: 'marking what snapshots use', repack: 'repacking', delete: 'deleting packs' };
+  const plan: PrunePlan = await prune(repo, { ...(maxUnused !== undefined ? { maxUnused } : {}), dryRun: f.dryRun ?? false, onProgress: (phase, done, total) => p({ phase: phases[phase] ?? phase, done, total }) });
+  p.end();
   const locks = f.dryRun || lockedTargets(repo.storage).length === 0 ? undefined : await extendLiveRetention(repo);
   c.out.event({ message_type: 'prune', dry_run: f.dryRun ?? false, packs_total: plan.packsTotal, packs_removed: plan.remove.length, packs_repacked: plan.repack.length, packs_unreferenced: plan.strays.length, blobs_repacked: plan.blobsRepacked, bytes_freed: plan.bytesFreed, temporaries_removed: plan.temporaries, kept_locked: plan.locked, locked_until: plan.lockedUntil?.toISOString() ?? null, retention_extended: locks?.extended ?? 0 });
   c.out.info(`${f.dryRun ? 'would remove' : 'removed'} ${plan.remove.length} unused packs and ${plan.strays.length} unreferenced packs, ${f.dryRun ? 'would repack' : 'repacked'} ${plan.repack.length} packs (${plan.blobsRepacked} blobs); ${formatBytes(plan.bytesFreed)} freed of ${plan.packsTotal} packs`);

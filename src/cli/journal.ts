@@ -7,6 +7,7 @@ import { IntegrityError } from '../util/errors.js';
 import { parseTime } from '../util/time.js';
 import { formatBytes, table } from '../util/format.js';
 import type { Context } from './context.js';
+import { progress } from './progress.js';
 
 export function registerJournal(program: Command, ctx: () => Context): void {
   program
@@ -19,7 +20,9 @@ export function registerJournal(program: Command, ctx: () => Context): void {
       const c = ctx();
       const since = f.since === undefined ? 0 : parseTime(f.since, '--since').getTime();
       await c.withRepository('journal', 'none', async (repo) => {
-        const { entries, unreadable } = await readJournal(repo);
+        const p = progress(c.out, 'journal');
+        const { entries, unreadable } = await readJournal(repo, (done, total) => p({ phase: 'reading the journal', done, total }));
+        p.end();
         const shown = entries.filter((e) => Date.parse(e.time) >= since && (f.source === undefined || e.source === f.source));
         for (const e of shown) c.out.event({ message_type: 'journal_entry', ...e });
         c.out.info(table([

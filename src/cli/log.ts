@@ -5,8 +5,10 @@
  * nothing is lost when the process exits.
  */
 import { pino, type Logger } from 'pino';
+import { renameSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { stateDir } from '../util/state-dir.js';
 import type { OutputSink } from './output.js';
 import { VERSION } from '../version.js';
 
@@ -14,6 +16,8 @@ export interface OperationLog extends OutputSink {
   readonly logger: Logger;
   start(command: string, inputs: Record<string, unknown>): void;
   end(result: 'ok' | 'failed', exitCode: number, error?: string): void;
+  /** Rotates the file when it has grown too large and goes on in a new one (a long-running daemon). */
+  rotate(): void;
 }
 
 /** A log appending to `file` (created if needed), every line tagged with `opId`. */
@@ -46,6 +50,47 @@ export function openLog(file: string, opId: string, onError?: (err: unknown) => 
       if (obj.message_type !== 'status') logger.info({ event: obj }, String(obj.message_type ?? 'event'));
     }),
     start: guard((command: string, inputs: Record<string, unknown>) => logger.info({ command, inputs }, `start ${command}`)),
+    rotate: guard(() => {
+      const before = statSync(resolve(file), { throwIfNoEntry: false })?.size ?? 0;
+      rotateLog(resolve(file));
+      if ((statSync(resolve(file), { throwIfNoEntry: false })?.size ?? 0) !== before) dest.reopen();
+    }),
     end: guard((result: 'ok' | 'failed', exitCode: number, error?: string) => logger[result === 'ok' ? 'info' : 'error']({ result, exit_code: exitCode, seconds: (Date.now() - started) / 1000, ...(error ? { error } : {}) }, `end ${result}`)),
   };
+}
+
+/** Where operations log when no file is given: safepoint.jsonl in the state folder (the daemon's too). */
+export function defaultLogFile(): string {
+  return join(stateDir(), 'safepoint.jsonl');
+}
+
+/** Past this size a log is rotated when a run opens it. */
+export const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
+/** How many rotated logs are kept (`.1` the newest). */
+export const LOG_KEEP = 4;
+
+/**
+ * Rotates `file` when it has grown past `maxBytes`: `file.1` … `file.<keep>`, the oldest dropped. Two runs rotating
+ * at once lose nothing (each rename is atomic; at worst the newest part is rotated once more).
+ */
+export function rotateLog(file: string, maxBytes = LOG_ROTATE_BYTES, keep = LOG_KEEP): void {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    return;
+  }
+  if (size <= maxBytes) return;
+  for (let i = keep - 1; i >= 1; i--) {
+    try {
+      renameSync(`${file}.${i}`, `${file}.${i + 1}`);
+    } catch {
+      // that generation does not exist yet
+    }
+  }
+  try {
+    renameSync(file, `${file}.1`);
+  } catch {
+    // another run rotated it first
+  }
 }

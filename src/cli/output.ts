@@ -24,11 +24,14 @@ export class Output {
   /** What the deploy scripts ran and printed (`script` events), for the journal entry of the command. */
   readonly scripts: Record<string, unknown>[] = [];
   sink: OutputSink | null = null;
+  /** The terminal the status line is drawn on. */
+  readonly #stream: Pick<NodeJS.WriteStream, 'isTTY' | 'columns' | 'write'>;
 
-  constructor(o: OutputOptions, stream: NodeJS.WriteStream = process.stderr) {
+  constructor(o: OutputOptions, stream: Pick<NodeJS.WriteStream, 'isTTY' | 'columns' | 'write'> = process.stderr) {
     this.json = o.json;
     this.quiet = o.quiet;
     this.tty = !o.json && !o.quiet && stream.isTTY === true;
+    this.#stream = stream;
   }
 
   /** A line for humans on stdout (suppressed with --json and --quiet). */
@@ -58,14 +61,14 @@ export class Output {
   /** A transient status line on the terminal (progress); no-op elsewhere. */
   status(line: string): void {
     if (!this.tty) return;
-    const width = process.stderr.columns || 100;
-    process.stderr.write('\r\x1b[2K' + (line.length > width - 1 ? line.slice(0, width - 2) + '…' : line));
+    const width = this.#stream.columns || 100;
+    this.#stream.write('\r\x1b[2K' + (line.length > width - 1 ? line.slice(0, width - 2) + '…' : line));
     this.#statusShown = true;
   }
 
   clearStatus(): void {
     if (this.#statusShown) {
-      process.stderr.write('\r\x1b[2K');
+      this.#stream.write('\r\x1b[2K');
       this.#statusShown = false;
     }
   }

@@ -3,7 +3,7 @@ import { SafepointError, ExitCode, isErrno, errorMessage } from '../util/errors.
 import { stripCredentials } from '../util/secret.js';
 import { VERSION } from '../version.js';
 import { Context, type GlobalOptions } from './context.js';
-import { openLog } from './log.js';
+import { defaultLogFile, openLog, rotateLog } from './log.js';
 import { registerInit } from './init.js';
 import { registerBackup } from './backup.js';
 import { registerRestore } from './restore.js';
@@ -43,7 +43,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'configuration file (env SAFEPOINT_CONFIG, default ./safepoint.yaml when present)')
     .option('--json', 'machine-readable output: one JSON object per line')
     .option('-q, --quiet', 'print only warnings and errors')
-    .option('--log-file <file>', 'also append a structured JSON log (pino) of the run to this file, every line with the operation id (env SAFEPOINT_LOG_FILE)')
+    .option('--log-file <file>', 'append the structured JSON log (pino) of the run to this file, every line with the operation id (env SAFEPOINT_LOG_FILE); operations log to safepoint.jsonl in the state folder by default; "none" for no log')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   // one context per run: the journal entry and the log's end line read what the command said through it
@@ -60,6 +60,7 @@ export function buildProgram(): Command {
     const repository = command === 'copy' ? (action.opts() as { to?: string }).to : undefined;
     const run: Run = { context: c, command, inputs, ...(repository ? { repository } : {}) };
     runs.set(program, run);
+    if (!c.log && (JOURNALED.has(command) || LOGGED.has(command))) attachDefaultLog(c);
     c.log?.start(command, inputs);
     // stopped from outside (the daemon's timeout, systemd, Ctrl-C): the journal and the log still say so; the
     // repository needs nothing more (crash-safe), a stale lock of this host is removed by the next run
@@ -113,8 +114,8 @@ const finished = new WeakSet<Run>();
 
 function newContext(opts: GlobalOptions): Context {
   const c = new Context(opts);
-  const file = opts.logFile ?? process.env.SAFEPOINT_LOG_FILE;
-  if (file) {
+  const file = explicitLogFile(opts);
+  if (file && file !== 'none') {
     // a log that cannot be written costs the log, never the operation
     try {
       c.attachLog(openLog(file, c.opId, (err) => {
@@ -127,6 +128,32 @@ function newContext(opts: GlobalOptions): Context {
     }
   }
   return c;
+}
+
+/** The log file asked for with --log-file or SAFEPOINT_LOG_FILE (`none`: no log at all), else undefined. */
+function explicitLogFile(opts: GlobalOptions): string | undefined {
+  return opts.logFile ?? (process.env.SAFEPOINT_LOG_FILE || undefined);
+}
+
+/**
+ * Operations (these and the journaled ones) log by default (the journal says what happened, the log how: every line the run printed, its warnings,
+ * its events): into safepoint.jsonl in the state folder, which the daemon and its jobs share.
+ */
+const LOGGED: ReadonlySet<string> = new Set(['check', 'drill', 'rollback data', 'rollback attack', 'scan', 'replicate', 'mariadb binlog-sync']);
+
+function attachDefaultLog(c: Context): void {
+  if (explicitLogFile(c.opts) !== undefined) return;
+  try {
+    const file = defaultLogFile();
+    rotateLog(file);
+    // a default log that cannot be written (a read-only home, no state folder) is not worth a warning on every run
+    c.attachLog(openLog(file, c.opId, () => {
+      c.out.sink = null;
+      c.log = null;
+    }));
+  } catch {
+    // no log for this run
+  }
 }
 
 /**
@@ -142,14 +169,15 @@ function redact(o: Record<string, unknown>): Record<string, unknown> {
  * Operations that change something, recorded in the journal by main() when they end (others journal themselves
  * with their own figures: check, drill, rollback data / attack).
  */
-const JOURNALED = new Set(['backup', 'restore', 'restore code', 'forget', 'prune', 'deploy', 'rollback deploy', 'copy', 'sync', 'repair index', 'repair revert', 'key add', 'key remove', 'key passwd', 'point create']);
+const JOURNALED: ReadonlySet<string> = new Set(['backup', 'restore', 'restore code', 'forget', 'prune', 'deploy', 'rollback deploy', 'copy', 'sync', 'repair index', 'repair revert', 'key add', 'key remove', 'key passwd', 'point create']);
 
 async function finish(run: Run | undefined, code: number, error?: string): Promise<void> {
   // once per run: a signal and the command's own end may both get here
   if (!run || finished.has(run)) return;
   finished.add(run);
   run.context.log?.end(code === 0 ? 'ok' : 'failed', code, error);
-  if (!JOURNALED.has(run.command) || run.inputs.dryRun === true) return;
+  // forget --all journals each source in its own repository as it goes (cli/forget.ts)
+  if (!JOURNALED.has(run.command) || run.inputs.dryRun === true || (run.command === 'forget' && run.inputs.all === true)) return;
   // a failure may be the storage itself: journal it without waiting through the retries a second time
   if (code !== 0) run.context.retriesOverride = 0;
   const { recordOperation } = await import('./journal-record.js');

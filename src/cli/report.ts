@@ -66,7 +66,8 @@ async function runReport(c: Context, f: ReportFlags): Promise<number> {
   const since = parseSince(f.since ?? DEFAULT_PERIOD, now);
   const cfg = await c.requireConfig();
   const sources = f.source !== undefined ? [findSource(cfg, f.source)] : cfg.sources;
-  const states = await readRepositories(c, sources);
+  // the report may be stdout itself: progress on the terminal only
+  const states = await readRepositories(c, sources, { operation: 'report', events: false });
   const data = buildReport({ ...cfg, sources }, states, now, since);
   const text = RENDERERS[format]!(data);
   if (f.out === undefined) {

@@ -7,6 +7,7 @@ import { isDatabaseSource } from '../db/drivers.js';
 import { runDatabaseRestore } from './database.js';
 import { formatBytes, formatRate, formatSeconds } from '../util/format.js';
 import type { Context } from './context.js';
+import { eta } from './progress.js';
 import { collect } from './options.js';
 import { throttle } from './output.js';
 
@@ -96,8 +97,9 @@ async function runRestore(ctx: Context, refArg: string | undefined, flags: Resto
     const show = throttle(out.json ? 1000 : 150, (p: { files: number; bytes: number; totalFiles: number; totalBytes: number }) => {
       const secs = (Date.now() - started) / 1000;
       const pct = p.totalBytes > 0 ? p.bytes / p.totalBytes : 1;
-      if (out.json) out.event({ message_type: 'status', seconds_elapsed: Math.round(secs), percent_done: pct, total_files: p.totalFiles, files_restored: p.files, total_bytes: p.totalBytes, bytes_restored: p.bytes });
-      else out.status(`[${formatSeconds(secs)}] ${(pct * 100).toFixed(1)}%  ${p.files}/${p.totalFiles} files ${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)}  ${formatRate(p.bytes, secs)}  ETA ${formatSeconds(pct > 0 ? (secs / pct) * (1 - pct) : NaN)}`);
+      const left = eta(secs, pct);
+      if (out.json) out.event({ message_type: 'status', operation: 'restore', seconds_elapsed: Math.round(secs), seconds_remaining: left === null ? null : Math.round(left), percent_done: pct, total_files: p.totalFiles, files_restored: p.files, total_bytes: p.totalBytes, bytes_restored: p.bytes });
+      else out.status(`[${formatSeconds(secs)}] ${(pct * 100).toFixed(1)}%  ${p.files}/${p.totalFiles} files ${formatBytes(p.bytes)}/${formatBytes(p.totalBytes)}  ${formatRate(p.bytes, secs)}  ETA ${formatSeconds(left ?? NaN)}`);
     });
     const r = await restoreTree(repo, sn.tree, {
       target,

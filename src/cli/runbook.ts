@@ -40,7 +40,7 @@ async function runRunbook(c: Context, f: RunbookFlags): Promise<number> {
   const toStdout = f.out === '-';
   const outFile = toStdout ? null : f.out !== undefined ? resolve(f.out) : join(cfg.dir, DEFAULT_RUNBOOK_FILE);
 
-  const states = await readRepositories(c, cfg.sources);
+  const states = await readRepositories(c, cfg.sources, { operation: 'runbook', events: false });
   const now = new Date();
   const statuses = new Map<string, SourceStatus>();
   const unavailable = new Map<string, string>();

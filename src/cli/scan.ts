@@ -5,7 +5,7 @@ import { scanSource, type ScanResult } from '../scan/index.js';
 import { ExitCode, UsageError } from '../util/errors.js';
 import { table } from '../util/format.js';
 import type { Context } from './context.js';
-import { throttle } from './output.js';
+import { progress } from './progress.js';
 
 interface ScanFlags {
   source?: string;
@@ -40,10 +40,11 @@ async function runScan(c: Context, f: ScanFlags): Promise<number> {
       c.out.info(`source ${f.source} has no snapshots yet: nothing to scan`);
     }
     const results: ScanResult[] = [];
+    // --json prints one array: the progress stays on the terminal
+    const p = progress(c.out, 'scan', { events: false });
     for (const [i, g] of groups.entries()) {
-      const show = throttle(150, (done: number, total: number) => c.out.status(`scanning ${g.label}${groups.length > 1 ? ` (source ${i + 1}/${groups.length})` : ''}: snapshot ${done}/${total}`));
-      const found = await scanSource(repo, g.snapshots, { onProgress: (p) => show(p.done, p.total) });
-      c.out.clearStatus();
+      const found = await scanSource(repo, g.snapshots, { onProgress: (x) => p({ phase: `scanning ${g.label}${groups.length > 1 ? ` (source ${i + 1}/${groups.length})` : ''}`, done: x.done, total: x.total, detail: `snapshot ${shortId(x.snapshot_id)}` }) });
+      p.end();
       for (const r of found) if (r.figures.heads_unreadable > 0) c.out.warn(`snapshot ${shortId(r.snapshot_id)}: ${r.figures.heads_unreadable} first chunks could not be read (run \`safepoint check --read-data\`)`);
       printGroup(c, g, found);
       results.push(...found);

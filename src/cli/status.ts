@@ -2,13 +2,13 @@
 import type { Command } from 'commander';
 import { findRepository, findSource } from '../config/lookup.js';
 import type { SourceConfig } from '../config/schema-sources.js';
-import { loadSnapshots, type SnapshotWithId } from '../repo/snapshot.js';
 import { shortId } from '../repo/ids.js';
-import { readJournal, type JournalEntryWithId } from '../journal/journal.js';
+import { readRepositories as readStates, type RepositoryState } from '../status/repositories.js';
 import { applicationStatus, sourceStatus, type SourceStatus } from '../status/status.js';
 import { ExitCode, errorMessage } from '../util/errors.js';
 import { formatAge, table } from '../util/format.js';
 import type { Context } from './context.js';
+import { progress } from './progress.js';
 
 export function registerStatus(program: Command, ctx: () => Context): void {
   program
@@ -20,28 +20,16 @@ export function registerStatus(program: Command, ctx: () => Context): void {
     });
 }
 
-/** What a repository holds that the status needs; `error` when it cannot be opened. */
-export interface RepositoryState {
-  readonly snapshots: SnapshotWithId[];
-  readonly journal: JournalEntryWithId[];
-  readonly appendOnlyKey: boolean;
-  readonly error?: string;
-}
+export type { RepositoryState } from '../status/repositories.js';
 
-/** Opens each repository the sources use once (no lock: nothing is written) and reads its snapshots and journal. */
-export async function readRepositories(c: Context, sources: readonly SourceConfig[]): Promise<Map<string, RepositoryState>> {
-  const states = new Map<string, RepositoryState>();
-  for (const name of new Set(sources.map((s) => s.repository))) {
-    try {
-      states.set(name, await c.withRepository('status', 'none', async (repo) => ({
-        snapshots: await loadSnapshots(repo, {}, (id, err) => c.out.warn(`snapshot ${shortId(id)} cannot be read: ${errorMessage(err)}`)),
-        journal: (await readJournal(repo)).entries,
-        appendOnlyKey: repo.appendOnly,
-      }), undefined, { repository: name }));
-    } catch (err) {
-      states.set(name, { snapshots: [], journal: [], appendOnlyKey: false, error: errorMessage(err) });
-    }
-  }
+/** The repositories of `sources`, read with progress on the terminal (and `status` events unless `events: false`). */
+export async function readRepositories(c: Context, sources: readonly SourceConfig[], options: { operation?: string; events?: boolean } = {}): Promise<Map<string, RepositoryState>> {
+  const p = progress(c.out, options.operation ?? 'status', { events: options.events ?? true });
+  const states = await readStates(c, sources, {
+    onDamaged: (id, err) => c.out.warn(`snapshot ${shortId(id)} cannot be read: ${errorMessage(err)}`),
+    onProgress: (phase, done, total) => p({ phase, done, total }),
+  });
+  p.end();
   return states;
 }
 

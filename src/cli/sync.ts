@@ -9,7 +9,7 @@ import { formatBytes } from '../util/format.js';
 import { shortId } from '../repo/ids.js';
 import type { Context } from './context.js';
 import { readPassword } from './password.js';
-import { throttle } from './output.js';
+import { progress } from './progress.js';
 
 export function registerSync(program: Command, ctx: () => Context): void {
   program
@@ -22,9 +22,9 @@ export function registerSync(program: Command, ctx: () => Context): void {
       if (spec.targets.length < 2) throw new UsageError('sync needs a repository with several targets (repositories.<name>.targets in safepoint.yaml)');
       const storage = await c.openStorage({ ...spec, minTargets: 1 });
       try {
-        const show = throttle(150, (p: { location: string; done: number; total: number; bytes: number }) => c.out.status(`${p.location}: ${p.done}/${p.total} objects, ${formatBytes(p.bytes)}`));
-        const reports = await syncTargets(targetsOf(storage), { dryRun: f.dryRun === true, onProgress: show });
-        c.out.clearStatus();
+        const p = progress(c.out, 'sync');
+        const reports = await syncTargets(targetsOf(storage), { dryRun: f.dryRun === true, onProgress: (x) => p({ phase: `${x.location}: objects`, done: x.done, total: x.total, detail: formatBytes(x.bytes) }) });
+        p.end();
         let problems = 0;
         for (const r of reports) {
           c.out.event({ message_type: 'target', location: r.location, copied: r.copied, bytes: r.bytes, differing: r.differing, failed: r.failed, dry_run: f.dryRun === true });
@@ -70,9 +70,9 @@ export function registerSync(program: Command, ctx: () => Context): void {
                 if (!sn) throw new UsageError(`snapshot ${ref} does not match --source/--host/--tag`);
                 return sn;
               }));
-              const show = throttle(150, (p: { snapshot: string; blobsCopied: number; bytesCopied: number }) => c.out.status(`snapshot ${shortId(p.snapshot)}: ${p.blobsCopied} blobs, ${formatBytes(p.bytesCopied)}`));
-              const r = await copySnapshots(src, dst, chosen, show);
-              c.out.clearStatus();
+              const p = progress(c.out, 'copy');
+              const r = await copySnapshots(src, dst, chosen, (x) => p({ phase: 'copying snapshots', done: chosen.findIndex((s) => s.id === x.snapshot), total: chosen.length, detail: `snapshot ${shortId(x.snapshot)}: ${x.blobsCopied} blobs, ${formatBytes(x.bytesCopied)}` }));
+              p.end();
               for (const [from, to] of r.copied) {
                 const skipped = r.skipped.includes(from);
                 c.out.event({ message_type: 'copied', from, to, skipped });

@@ -8,9 +8,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { LoadedConfig } from '../config/load.js';
 import { findRepository } from '../config/lookup.js';
-import type { Context } from '../cli/context.js';
-import { readRepositories, type RepositoryState } from '../cli/status.js';
+import { readRepositories, type RepositoryOpener, type RepositoryState } from '../status/repositories.js';
 import { sourceStatus, type SourceStatus } from '../status/status.js';
+import { shortId } from '../repo/ids.js';
 import { buildReport, renderHtml } from '../report/index.js';
 import { escapeHtml } from '../report/escape-html.js';
 import { UsageError, errorMessage } from '../util/errors.js';
@@ -23,7 +23,8 @@ import { startServer, type DaemonView } from './server.js';
 import { jobState, loadState, saveState, type DaemonState } from './state.js';
 
 export interface DaemonOptions {
-  readonly c: Context;
+  /** Opens the config's repositories (the CLI's context), and the log the daemon writes, rotated before each job. */
+  readonly c: RepositoryOpener & { readonly log: { rotate(): void } | null };
   readonly cfg: LoadedConfig;
   /** How a child runs safepoint: [node, main.js, --config ..., ...]. */
   readonly command: readonly string[];
@@ -53,7 +54,6 @@ export class Daemon {
   #cache: { at: number; states: Map<string, RepositoryState>; statuses: SourceStatus[] } | null = null;
   #reading: Promise<SourceStatus[]> | null = null;
   #sizedAt = 0;
-  #verdicts = new Map<string, SourceStatus['verdict']>();
   #server: Awaited<ReturnType<typeof startServer>> | null = null;
   #stopped = false;
 
@@ -76,6 +76,8 @@ export class Daemon {
       timeoutMs: this.#o.timeoutMs,
       argsFor: (job) => (job.kind === 'check' ? checkArgs(cfg.checks?.read_data_subset, jobState(this.#state, job.id).ok_runs ?? 0) : []),
       onStart: (job) => {
+        // the shared log grows with every job: rotated before the job opens it
+        this.#o.c.log?.rotate();
         const s = jobState(this.#state, job.id);
         s.last_start = new Date().toISOString();
         s.runs++;
@@ -205,7 +207,7 @@ export class Daemon {
   /** Reads the repositories, refreshes the metrics, alerts when a source becomes violated or recovers. */
   async #readStatuses(): Promise<SourceStatus[]> {
     const { c, cfg } = this.#o;
-    const states = await readRepositories(c, cfg.sources);
+    const states = await readRepositories(c, cfg.sources, { onDamaged: (id, err) => this.#o.log('warn', `snapshot ${shortId(id)} cannot be read: ${errorMessage(err)}`) });
     const now = new Date();
     const statuses = cfg.sources.map((source) => {
       const st = states.get(source.repository)!;
@@ -228,12 +230,16 @@ export class Daemon {
         this.#sizedAt = Date.now();
       }
     }
+    const verdicts = (this.#state.verdicts ??= {});
+    let changed = false;
     for (const s of statuses) {
-      const before = this.#verdicts.get(s.source);
-      this.#verdicts.set(s.source, s.verdict);
+      const before = Object.hasOwn(verdicts, s.source) ? verdicts[s.source] : undefined;
+      if (before !== s.verdict) changed = true;
+      verdicts[s.source] = s.verdict;
       if (s.verdict === 'violated' && before !== 'violated') await this.#alert({ kind: 'objective_violated', source: s.source, job: null, message: `${s.source}: ${s.reasons.join('; ')}` });
       if (before === 'violated' && s.verdict !== 'violated') await this.#alert({ kind: 'objective_restored', source: s.source, job: null, message: `${s.source} is ${s.verdict} again` });
     }
+    if (changed) await this.#save();
     return statuses;
   }
 

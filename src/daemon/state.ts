@@ -26,6 +26,8 @@ export interface DaemonState {
   /** When this daemon first saw its jobs: a job that never ran is "missed" only for schedules after that. */
   since: string;
   jobs: Record<string, JobState>;
+  /** Each source's last verdict: an alert is sent when it changes, not again because the daemon restarted. */
+  verdicts?: Record<string, 'ok' | 'at risk' | 'violated'>;
 }
 
 export async function loadState(file: string, now: Date, onProblem?: (message: string) => void): Promise<DaemonState> {

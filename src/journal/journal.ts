@@ -55,16 +55,19 @@ export interface JournalEntryWithId extends JournalEntry {
 }
 
 /** Every entry, oldest first (by seq, then time, then id). An entry that cannot be read is returned in `unreadable`. */
-export async function readJournal(repo: Repository): Promise<{ entries: JournalEntryWithId[]; unreadable: { id: string; error: string }[] }> {
+export async function readJournal(repo: Repository, onProgress?: (done: number, total: number) => void): Promise<{ entries: JournalEntryWithId[]; unreadable: { id: string; error: string }[] }> {
   const ids: string[] = [];
   for await (const id of repo.listIds('journal')) ids.push(id);
   const unreadable: { id: string; error: string }[] = [];
+  let done = 0;
   const loaded = await mapLimit(ids, 8, async (id) => {
     try {
       return { ...(await repo.loadJson<JournalEntry>('journal', id)), id };
     } catch (err) {
       unreadable.push({ id, error: errorMessage(err) });
       return null;
+    } finally {
+      onProgress?.(++done, ids.length);
     }
   });
   const entries = loaded.filter((e): e is JournalEntryWithId => e !== null);

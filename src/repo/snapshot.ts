@@ -103,9 +103,10 @@ export async function saveSnapshot(repo: Repository, sn: Snapshot): Promise<stri
 }
 
 /** All snapshots, oldest first. With `onDamaged`, an unreadable snapshot file is reported and skipped instead of failing. */
-export async function loadSnapshots(repo: Repository, filter: SnapshotFilter = {}, onDamaged?: (id: string, err: unknown) => void): Promise<SnapshotWithId[]> {
+export async function loadSnapshots(repo: Repository, filter: SnapshotFilter = {}, onDamaged?: (id: string, err: unknown) => void, onProgress?: (done: number, total: number) => void): Promise<SnapshotWithId[]> {
   const ids: string[] = [];
   for await (const id of repo.listIds('snapshots')) ids.push(id);
+  let done = 0;
   const all = await mapLimit(ids, 16, async (id): Promise<SnapshotWithId | null> => {
     try {
       return { ...(await repo.loadJson<Snapshot>('snapshots', id)), id };
@@ -113,6 +114,8 @@ export async function loadSnapshots(repo: Repository, filter: SnapshotFilter = {
       if (!onDamaged || !(err instanceof IntegrityError)) throw err;
       onDamaged(id, err);
       return null;
+    } finally {
+      onProgress?.(++done, ids.length);
     }
   });
   return all.filter((s): s is SnapshotWithId => s !== null && matches(s, filter)).sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));

@@ -16,12 +16,12 @@ export interface SourceChart {
 export function sourceCharts(s: SourceReport, period: ReportData['period'], index: number): SourceChart[] {
   const since = Date.parse(period.since);
   const until = Date.parse(period.until);
-  /** From the first point shown (not before the period) to the end of the period, with a margin on both sides. */
-  const range = (xs: readonly number[]): { from: number; to: number } => {
-    const start = Math.max(since, Math.min(until, ...xs));
-    const pad = Math.max(60_000, (until - start) * 0.04);
-    return { from: start - pad, to: until + pad };
-  };
+  /**
+   * The whole period, with a margin on both sides: every chart of every source on one time axis, and a stretch
+   * without backups or drills shows as the gap it is, not cut off.
+   */
+  const pad = Math.max(60_000, (until - since) * 0.02);
+  const range = (): { from: number; to: number } => ({ from: since - pad, to: until + pad });
   const id = (what: string): string => `s${index}-${what}`;
   const b = s.series.backups;
   const bx = b.map((x) => Date.parse(x.time));
@@ -33,7 +33,7 @@ export function sourceCharts(s: SourceReport, period: ReportData['period'], inde
       id: id('size'),
       title: `Backup size of ${s.name}`,
       desc: `Bytes read (line) and bytes added to the repository (bars) by the ${span(b.length, 'backup')}; the largest read ${bytes(maxRead)}.`,
-      ...range(bx),
+      ...range(),
       format: bytes,
       unit: byteUnit(maxRead),
       series: [
@@ -50,7 +50,7 @@ export function sourceCharts(s: SourceReport, period: ReportData['period'], inde
       id: id('duration'),
       title: `Backup duration of ${s.name}`,
       desc: `How long each of the ${span(b.length, 'backup')} took; the longest ${age(maxDuration)}.`,
-      ...range(bx),
+      ...range(),
       format: age,
       unit: secondUnit(maxDuration),
       series: [{ name: 'duration', kind: 'line', points: b.map((x, i): ChartPoint => ({ x: bx[i]!, y: x.duration_seconds, label: `${when(x.time)}: ${age(x.duration_seconds)}`, bad: !x.complete })) }],
@@ -60,7 +60,7 @@ export function sourceCharts(s: SourceReport, period: ReportData['period'], inde
 
   const peaks = s.series.rpo_exposure;
   const rpo = s.objectives.rpo_seconds;
-  const ex = range(peaks.map((p) => Date.parse(p.time) - p.exposure_seconds * 1000));
+  const ex = range();
   // the sawtooth: from each protection the exposure rises to the peak, then drops to 0 at the next one
   const saw: ChartPoint[] = peaks.flatMap((p) => {
     const at = Date.parse(p.time);
@@ -91,7 +91,7 @@ export function sourceCharts(s: SourceReport, period: ReportData['period'], inde
       id: id('rto'),
       title: `Drill restore time of ${s.name}`,
       desc: `Measured restore time of the ${span(drills.length, 'drill')} (failed ones in red) against ${rto === null ? 'no RTO' : `the RTO of ${age(rto)}`}.`,
-      ...range(drills.map((d) => Date.parse(d.time))),
+      ...range(),
       format: age,
       unit: secondUnit(Math.max(maxRto, rto ?? 0)),
       series: [{ name: 'restore time', kind: 'bar', points: drills.map((d): ChartPoint => ({ x: Date.parse(d.time), y: d.rto_seconds ?? 0, label: `${when(d.time)}: ${d.rto_seconds === null ? 'not measured' : age(d.rto_seconds)}${d.ok ? '' : ', failed'}`, bad: !d.ok })) }],
