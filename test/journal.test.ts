@@ -161,6 +161,23 @@ test('a long command shows its progress with an ETA on a terminal', async (t) =>
     });
     assert.match(out, /\[[\d.:s]+\] {2}\S+: reading packs: \d+\/\d+ {2}[\d.]+% {2}ETA /);
     assert.match(out, /no errors were found/);
+
+    // a restore procedure: the step under way, and once a drill has measured the source, an ETA from that time
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(join(d.path, 'shop.db'));
+    db.exec("create table orders (id integer primary key, total int); insert into orders (total) values (10), (20);");
+    db.close();
+    const config = join(d.path, 'safepoint.yaml');
+    await writeFile(config, `version: 1\nproject: shop\nrepositories:\n  main: { targets: [ ${repo} ] }\nsources:\n  - { name: shop, type: sqlite, repository: main, path: ${join(d.path, 'shop.db')}, rto: 1h }\n`);
+    const env = { SAFEPOINT_STATE_DIR: join(d.path, 'state') };
+    assert.equal((await runCli(['backup', '--source', 'shop', '--config', config], { env })).code, 0);
+    assert.equal((await runCli(['drill', '--source', 'shop', '--config', config], { env })).code, 0);
+    const restore = execFileSync('script', ['-qec', [process.execPath, CLI, 'restore', '--source', 'shop', '--into', join(d.path, 'copy.db'), '--config', config].map(quote).join(' '), '/dev/null'], {
+      env: { ...process.env, SAFEPOINT_PASSWORD: 'test-password', SAFEPOINT_CONFIG: '', ...env },
+      encoding: 'utf8',
+    });
+    assert.match(restore, /\[[\d.:s]+\] {2}step 3\/5: restore snapshot \w+ of [\dT:.Z-]+ {2}ETA [\d.:s]+/);
+    assert.match(restore, /restored and verified in/);
   } finally {
     await d.cleanup();
   }

@@ -178,7 +178,7 @@ export async function runCodeRestore(c: Context, f: CodeRestoreFlags): Promise<n
     },
   ];
   c.out.info(`${f.dryRun ? 'plan to restore' : 'restoring'} code and configuration at ${point ? point.tag : rev} into ${into}`);
-  const { ok, reports, total } = await runReportedPlan(c, steps, f.dryRun ?? false);
+  const { ok, reports, total } = await runReportedPlan(c, steps, f.dryRun ?? false, { operation: 'restore code' });
   c.out.event({ message_type: 'summary', ok, into, commit, point: point?.tag ?? null, total_duration: total, dry_run: f.dryRun ?? false });
   if (!ok) {
     const failed = reports.find((r) => r.status === 'error');

@@ -15,6 +15,8 @@ import { SafepointError, UsageError, errorMessage } from '../util/errors.js';
 import { formatBytes, formatSeconds } from '../util/format.js';
 import type { Context } from './context.js';
 import { progress } from './progress.js';
+import { readJournal } from '../journal/journal.js';
+import { lastDrillTimes } from '../drill/estimate.js';
 
 /** `safepoint backup --source NAME` of a database source: one snapshot of its dump or copy. */
 export async function runDatabaseBackup(c: Context, source: DatabaseSource, flags: { tag: string[]; type?: string }): Promise<number> {
@@ -139,7 +141,9 @@ export async function runDatabaseRestore(c: Context, cfg: LoadedConfig, source: 
     }
     c.out.info(`${flags.dryRun ? 'plan to restore' : 'restoring'} snapshot ${shortId(snapshot.id)} (${snapshot.time}) of source ${source.name} into ${where}${target.recovery ? `, recovering to ${describeTarget(target.recovery)}` : ''}`);
     const plan = databaseRestorePlan({ repo, source, driver, snapshot, target, services, overwrites, onCheck: (ch) => c.out.event({ message_type: 'check', name: ch.name, ok: ch.ok, detail: ch.detail }) });
-    const { ok, reports, total } = await runReportedPlan(c, plan, flags.dryRun ?? false);
+    // the ETA of a restore: how long the last drill of this source took to restore and verify it (on a terminal)
+    const estimate = c.out.tty && !flags.dryRun ? lastDrillTimes((await readJournal(repo)).entries).get(source.name) ?? null : null;
+    const { ok, reports, total } = await runReportedPlan(c, plan, flags.dryRun ?? false, { operation: 'restore', estimateSeconds: estimate });
     c.out.event({ message_type: 'summary', ok, snapshot_id: snapshot.id, source: source.name, target: where, total_duration: total, dry_run: flags.dryRun ?? false });
     if (!ok) {
       const failed = reports.find((r) => r.status === 'error');

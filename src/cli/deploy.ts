@@ -347,7 +347,7 @@ export async function runDeploy(c: Context, f: DeployFlags): Promise<number> {
     },
   ];
   c.out.info(`${f.dryRun ? 'plan to deploy' : 'deploying'} ${f.rev} from ${d.git} into ${releasesDir}`);
-  const { ok, reports, total } = await runReportedPlan(c, steps, f.dryRun ?? false);
+  const { ok, reports, total } = await runReportedPlan(c, steps, f.dryRun ?? false, { operation: 'deploy' });
   const rel = release as { dir: string; record: ReleaseRecord } | null;
   c.out.event({ message_type: 'summary', ok, release: rel?.record.id ?? null, status: rel?.record.status ?? null, live: await liveRelease(d.current).catch(() => null), total_duration: total, dry_run: f.dryRun ?? false });
   if (!ok) {
@@ -387,7 +387,7 @@ async function runRollback(c: Context, f: { to?: string; dryRun?: boolean }): Pr
     },
   ];
   c.out.info(`${f.dryRun ? 'plan to roll back' : 'rolling back'} ${liveRecord.id} (${liveRecord.commit.slice(0, 12)}) to ${target.record.id} (${target.record.commit.slice(0, 12)})`);
-  const { ok, total } = await runReportedPlan(c, steps, f.dryRun ?? false);
+  const { ok, total } = await runReportedPlan(c, steps, f.dryRun ?? false, { operation: 'rollback deploy' });
   c.out.event({ message_type: 'summary', ok, from: liveRecord.id, to: target.record.id, migrations: liveRecord.ran_migrations, total_duration: total, dry_run: f.dryRun ?? false });
   if (!ok) throw new SafepointError(`rollback to ${target.record.id} failed: see the report above`);
   c.out.info(f.dryRun ? 'dry run: nothing was changed' : `release ${target.record.id} is live again (${total.toFixed(2)} s)`);

@@ -130,7 +130,7 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
   let current = { index: 0, since: Date.now() };
   const tick = (): void => {
     const name = queue[current.index] ?? 'code';
-    p({ phase: `drilling ${name} (${Math.min(current.index + 1, queue.length)}/${queue.length})`, done: current.index, total: queue.length, secondsRemaining: remainingSeconds(queue.slice(current.index), times, (Date.now() - current.since) / 1000) });
+    p({ phase: `drilling ${name} (${Math.min(current.index + 1, queue.length)}/${queue.length})`, done: current.index, total: queue.length, secondsRemaining: remainingSeconds(queue.slice(current.index), times, (Date.now() - current.since) / 1000) ?? undefined });
   };
   const ticker = setInterval(tick, 1000);
   ticker.unref();

@@ -17,7 +17,10 @@ export interface ProgressUpdate {
   readonly phase?: string;
   /** The item at hand (a file, a snapshot id), shown last on the line. */
   readonly detail?: string;
-  /** An estimate of the seconds left that knows better than the rate so far (a drill's earlier restore times). */
+  /**
+   * An estimate of the seconds left that knows better than the rate so far (a drill's earlier restore times);
+   * null: none can be given (no ETA shown); absent: from the rate so far.
+   */
   readonly secondsRemaining?: number | null;
   /** Fields of the command's own kept in its `status` event (schema 1 names, such as `bytes_done`). */
   readonly fields?: Readonly<Record<string, unknown>>;
@@ -41,10 +44,10 @@ export function eta(elapsedSeconds: number, fraction: number): number | null {
 
 /**
  * A progress reporter for `operation` (the `operation` field of its events). `unit: 'bytes'` shows sizes instead of
- * counts. `events: false` for a command whose `--json` stdout is one document (`scan`'s array, `report` on stdout):
+ * counts; `unit: 'steps'` shows the phase alone (it names the step). `events: false` for a command whose `--json` stdout is one document (`scan`'s array, `report` on stdout):
  * the terminal line only. On neither a terminal nor `--json` every call is a no-op.
  */
-export function progress(out: Output, operation: string, options: { unit?: 'items' | 'bytes'; events?: boolean; now?: () => number } = {}): Progress {
+export function progress(out: Output, operation: string, options: { unit?: 'items' | 'bytes' | 'steps'; events?: boolean; now?: () => number } = {}): Progress {
   const now = options.now ?? Date.now;
   const started = now();
   let phase: string | undefined;
@@ -54,7 +57,7 @@ export function progress(out: Output, operation: string, options: { unit?: 'item
     const t = now();
     const total = u.total ?? null;
     const fraction = total !== null && total > 0 ? Math.min(1, u.done / total) : null;
-    const remaining = u.secondsRemaining !== undefined && u.secondsRemaining !== null ? Math.max(0, u.secondsRemaining) : fraction === null ? null : eta((t - phaseStarted) / 1000, fraction);
+    const remaining = u.secondsRemaining === null ? null : u.secondsRemaining !== undefined ? Math.max(0, u.secondsRemaining) : fraction === null ? null : eta((t - phaseStarted) / 1000, fraction);
     const elapsed = (t - started) / 1000;
     if (out.json) {
       out.event({
@@ -71,9 +74,10 @@ export function progress(out: Output, operation: string, options: { unit?: 'item
       });
       return;
     }
-    const parts = [`[${formatSeconds(elapsed)}]`, `${u.phase ?? operation}: ${total !== null ? `${amount(u.done)}/${amount(total)}` : amount(u.done)}`];
-    if (fraction !== null) parts.push(`${(fraction * 100).toFixed(1)}%`);
-    if (remaining !== null || fraction !== null) parts.push(`ETA ${formatSeconds(remaining ?? NaN)}`);
+    // steps: the phase says which one ("step 3/5: ..."); a share of steps done is no measure of the work
+    const parts = [`[${formatSeconds(elapsed)}]`, options.unit === 'steps' ? (u.phase ?? operation) : `${u.phase ?? operation}: ${total !== null ? `${amount(u.done)}/${amount(total)}` : amount(u.done)}`];
+    if (fraction !== null && options.unit !== 'steps') parts.push(`${(fraction * 100).toFixed(1)}%`);
+    if (remaining !== null || (fraction !== null && u.secondsRemaining !== null)) parts.push(`ETA ${formatSeconds(remaining ?? NaN)}`);
     if (u.detail) parts.push(u.detail);
     out.status(parts.join('  '));
   };

@@ -191,7 +191,7 @@ export async function runRollbackAttack(c: Context, f: AttackFlags): Promise<num
   ];
   c.out.info(`${f.dryRun ? 'plan' : 'rolling back'}: ${plans.length} sources to the clean point of ${point.toISOString()}`);
   if (!f.dryRun) await confirm(`quarantine the current state and put ${plans.map((p) => p.source.name).join(', ')} back to ${point.toISOString()}?`, f.force);
-  const { ok, reports, total } = await runReportedPlan(c, steps, f.dryRun ?? false);
+  const { ok, reports, total } = await runReportedPlan(c, steps, f.dryRun ?? false, { operation: 'rollback attack' });
   c.out.event({ message_type: 'summary', ok, dry_run: f.dryRun ?? false, compromised_at: compromisedAt.toISOString(), clean_point: point.toISOString(), quarantined, restored: report, total_duration: total });
   if (!f.dryRun) {
     for (const p of plans) {

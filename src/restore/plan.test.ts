@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { runPlan } from './plan.js';
+import { runPlan, type PlanStep } from './plan.js';
 import { checkHealth, runCommand, startServices, stopServices } from './services.js';
 
 test('a plan runs its steps in order; a failure stops it, later steps are NotExecuted, the error says how to undo', async () => {
@@ -52,4 +52,15 @@ test('health checks: an HTTP status within the timeout, or a command', async () 
   }
   await assert.rejects(checkHealth({ url: 'http://127.0.0.1:9/none', expect: 200, timeout: 600 }), /health check .* failed within 0.6 s/);
   assert.match(await checkHealth({ command: 'true', timeout: 1000 }), /ok/);
+});
+
+test('runPlan says when each step starts, before it runs, and not for steps that do not run', async () => {
+  const seen: string[] = [];
+  const step = (name: string, fail = false): PlanStep => ({ name, run: async () => {
+    seen.push(`run ${name}`);
+    if (fail) throw new Error('boom');
+    return 'done';
+  } });
+  await runPlan([step('stop'), step('restore', true), step('start')], { onStart: (n, name) => seen.push(`start ${n} ${name}`) });
+  assert.deepEqual(seen, ['start 1 stop', 'run stop', 'start 2 restore', 'run restore']);
 });

@@ -21,7 +21,7 @@ export interface StepReport {
   readonly detail: string;
 }
 
-export async function runPlan(steps: readonly PlanStep[], o: { dryRun?: boolean; onStep?: (r: StepReport) => void } = {}): Promise<{ ok: boolean; reports: StepReport[] }> {
+export async function runPlan(steps: readonly PlanStep[], o: { dryRun?: boolean; onStart?: (step: number, name: string) => void; onStep?: (r: StepReport) => void } = {}): Promise<{ ok: boolean; reports: StepReport[] }> {
   const reports: StepReport[] = [];
   let failed = false;
   for (const [i, s] of steps.entries()) {
@@ -35,6 +35,7 @@ export async function runPlan(steps: readonly PlanStep[], o: { dryRun?: boolean;
       continue;
     }
     const t0 = performance.now();
+    o.onStart?.(i + 1, s.name);
     try {
       const out = await s.run();
       const secs = (performance.now() - t0) / 1000;
