@@ -86,13 +86,14 @@ export async function benchDatabases(projectRoot: string, work: string, log: (m:
   const root = join(work, 'databases');
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
-  const cli = join(projectRoot, 'dist/src/cli/main.js');
+  // the installed command (bin/safepoint), on this benchmark's Node
+  const cli = join(projectRoot, 'bin/safepoint');
   const config = join(root, 'safepoint.yaml');
   const brConf = join(root, 'pgbackrest.conf');
-  const push = [`${process.execPath} ${cli} --config ${config} pg archive-push %p --source bench`, ...(pgbackrest ? [`${pgbackrest} --config=${brConf} --stanza=bench archive-push %p`] : [])].join(' && ');
+  const push = [`NODE=${process.execPath} ${cli} --config ${config} pg archive-push %p --source bench`, ...(pgbackrest ? [`${pgbackrest} --config=${brConf} --stanza=bench archive-push %p`] : [])].join(' && ');
   const c = await startCluster({ conf: `archive_mode = on\narchive_command = '${push}'\nmax_wal_size = 2GB\ncheckpoint_timeout = 15min` });
   if (!c) return { rows: [], notes: [], skipped: 'databases skipped: PostgreSQL server binaries not installed' };
-  const env = { ...process.env, SAFEPOINT_PASSWORD: undefined, SAFEPOINT_CONFIG: undefined, PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: c.user };
+  const env = { ...process.env, NODE: process.execPath, SAFEPOINT_PASSWORD: undefined, SAFEPOINT_CONFIG: undefined, PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: c.user };
   const x: Ctx = { c, root, env };
   const notes: string[] = [];
   const rows: DbRow[] = [];
@@ -102,7 +103,7 @@ export async function benchDatabases(projectRoot: string, work: string, log: (m:
     writeFileSync(config, `version: 1\nproject: bench\nrepositories:\n  db: { targets: [ ${join(root, 'sp-repo')} ], password_file: ${pw} }\nsources:\n  - name: bench\n    type: postgres\n    repository: db\n    mode: physical\n    wal_archiving: true\n    bin_dir: ${c.binDir}\n    data_directory: ${c.dataDir}\n    connection: { host: ${c.socketDir}, port: ${c.port}, user: ${c.user}, database: postgres }\n`);
     writeFileSync(brConf, `[global]\nrepo1-path=${join(root, 'br-repo')}\nrepo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass=bench-password\ncompress-type=zst\nprocess-max=2\nstart-fast=y\nlog-level-console=warn\nlog-level-file=off\nlock-path=${join(root, 'br-lock')}\nspool-path=${join(root, 'br-spool')}\n\n[bench]\npg1-path=${c.dataDir}\npg1-port=${c.port}\npg1-socket-path=${c.socketDir}\npg1-user=${c.user}\n`);
     if (c.osUser) for (const f of [root, pw, config, brConf]) chownSync(f, c.osUser.uid, c.osUser.gid);
-    const sp = (args: string[]): Promise<{ stdout: string; seconds: number }> => as(x, process.execPath, [cli, '--config', config, ...args]);
+    const sp = (args: string[]): Promise<{ stdout: string; seconds: number }> => as(x, cli, ['--config', config, ...args]);
     const br = (args: string[]): Promise<{ stdout: string; seconds: number }> => as(x, pgbackrest!, [`--config=${brConf}`, '--stanza=bench', ...args]);
     await sp(['init', '--repo', 'db']);
     if (pgbackrest) await br(['stanza-create']);

@@ -24,20 +24,20 @@ function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 export function safepoint(projectRoot: string, work: string): Detected {
-  const cli = join(projectRoot, 'dist/src/cli/main.js');
-  if (!existsSync(cli)) return { skipped: `safepoint skipped: ${cli} does not exist (build the CLI first)` };
+  if (!existsSync(join(projectRoot, 'dist/src/cli/main.js'))) return { skipped: 'safepoint skipped: dist/src/cli/main.js does not exist (build the CLI first)' };
   const cache = join(work, 'safepoint-cache');
   mkdirSync(cache, { recursive: true });
-  const env = cleanEnv({ SAFEPOINT_PASSWORD: 'bench', SAFEPOINT_CACHE_DIR: cache, XDG_CACHE_HOME: cache });
-  const node = process.execPath;
+  // the installed command (bin/safepoint: Node with glibc's allocator tuned), on this benchmark's Node
+  const cli = join(projectRoot, 'bin/safepoint');
+  const env = cleanEnv({ SAFEPOINT_PASSWORD: 'bench', SAFEPOINT_CACHE_DIR: cache, XDG_CACHE_HOME: cache, NODE: process.execPath });
   return {
     tool: {
       name: 'safepoint',
-      version: firstLine([node, cli, '--version'], env) ?? 'unknown version',
+      version: firstLine([cli, '--version'], env) ?? 'unknown version',
       env,
-      init: (repo) => [node, cli, 'init', '--repo', repo],
-      backup: (repo, source) => [node, cli, 'backup', '--repo', repo, '--json', source],
-      restore: (repo, target) => [node, cli, 'restore', 'latest', '--repo', repo, '--target', target],
+      init: (repo) => [cli, 'init', '--repo', repo],
+      backup: (repo, source) => [cli, 'backup', '--repo', repo, '--json', source],
+      restore: (repo, target) => [cli, 'restore', 'latest', '--repo', repo, '--target', target],
     },
   };
 }

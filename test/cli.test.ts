@@ -234,3 +234,25 @@ test('the demo (npm start) recovers the project, reading the damaged target\'s p
   assert.match(events.find((e) => e.title === 'the timeline of the releases')?.detail ?? '', /healthy, live at .* → .* failed \(health check failed: .*\).*live now: .*\(rolled back automatically\)/);
   assert.equal(events.at(-1)?.ok, true);
 });
+
+test('bin/safepoint runs the CLI through a link (as npm installs it), tunes glibc\'s allocator, and lets the caller override it', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { symlink, chmod } = await import('node:fs/promises');
+  const { CLI } = await import('./helpers.js');
+  const wrapper = join(CLI, '..', '..', '..', '..', 'bin', 'safepoint');
+  const t = await tempDir();
+  try {
+    await symlink(wrapper, join(t.path, 'safepoint'));
+    const version = execFileSync(join(t.path, 'safepoint'), ['--version'], { encoding: 'utf8', env: { ...process.env, NODE: process.execPath } });
+    assert.match(version.trim(), /^\d+\.\d+\.\d+/);
+    // a stand-in runtime that prints what it was given
+    const fake = join(t.path, 'fake-node');
+    await writeFile(fake, '#!/bin/sh\necho "$MALLOC_ARENA_MAX $MALLOC_MMAP_THRESHOLD_ $MALLOC_TRIM_THRESHOLD_ $*"\n');
+    await chmod(fake, 0o755);
+    const env = { ...process.env, NODE: fake, MALLOC_ARENA_MAX: undefined, MALLOC_MMAP_THRESHOLD_: undefined, MALLOC_TRIM_THRESHOLD_: undefined };
+    assert.equal(execFileSync(join(t.path, 'safepoint'), ['backup', 'a b'], { encoding: 'utf8', env }).trim(), `2 131072 131072 ${CLI} backup a b`);
+    assert.match(execFileSync(join(t.path, 'safepoint'), [], { encoding: 'utf8', env: { ...env, MALLOC_ARENA_MAX: '8' } }), /^8 131072/);
+  } finally {
+    await t.cleanup();
+  }
+});

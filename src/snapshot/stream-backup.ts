@@ -148,13 +148,18 @@ export async function readStreamChecked(repo: Repository, snapshot: Snapshot, na
  * Writes a stream of a snapshot to a new file at `path` (mode 0600, created: it must not exist) chunk by chunk, hashing as it goes (no copy of
  * the whole in memory); true when the bytes match the SHA-256 recorded when it was stored, else the file is removed
  * and false returned.
+ *
+ * `{ size }` instead of a hash: the length alone is compared. Every chunk is still checked against its id (an HMAC
+ * of its bytes) and the ids come from the encrypted, authenticated tree, so the content is verified all the same;
+ * the second hash only costs a core's worth of time where a restore needs it most (the WAL fetched ahead while
+ * recovery replays it: 0.5 s per 576 MiB on the benchmark's machine).
  */
-export async function writeStreamChecked(repo: Repository, snapshot: Snapshot, name: string, sha256: string, path: string, owner?: { uid: number; gid: number } | null): Promise<boolean> {
-  const hash = createHash('sha256');
+export async function writeStreamChecked(repo: Repository, snapshot: Snapshot, name: string, expected: string | { size: number }, path: string, owner?: { uid: number; gid: number } | null): Promise<boolean> {
+  const hash = typeof expected === 'string' ? createHash('sha256') : null;
   let ok = false;
   try {
-    await writeChunksTo(path, readStream(repo, snapshot, name), owner ?? null, (b) => hash.update(b));
-    ok = hash.digest('hex') === sha256;
+    const bytes = await writeChunksTo(path, readStream(repo, snapshot, name), owner ?? null, hash ? (b) => hash.update(b) : undefined);
+    ok = typeof expected === 'string' ? hash!.digest('hex') === expected : bytes === expected.size;
   } finally {
     if (!ok) await unlink(path).catch(() => undefined);
   }
