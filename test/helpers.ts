@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 /** dist/src/cli/main.js, found from this compiled file (dist/test/helpers.js). */
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 
+/** Where the CLIs the tests run keep remote repositories' snapshot files (not the user's ~/.cache). */
+const TEST_CACHE = process.env.SAFEPOINT_CACHE_DIR ?? join(tmpdir(), 'safepoint-test-cache');
+
 export async function tempDir(prefix = 'sp-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
@@ -26,7 +29,7 @@ export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessE
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: options.cwd,
       ...(options.as ? { uid: options.as.uid, gid: options.as.gid } : {}),
-      env: { ...process.env, SAFEPOINT_PASSWORD: 'test-password', SAFEPOINT_CONFIG: '', ...options.env },
+      env: { ...process.env, SAFEPOINT_PASSWORD: 'test-password', SAFEPOINT_CONFIG: '', SAFEPOINT_CACHE_DIR: TEST_CACHE, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -112,7 +115,7 @@ export interface CliProcess {
 export function spawnCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd,
-    env: { ...process.env, SAFEPOINT_PASSWORD: 'test-password', SAFEPOINT_CONFIG: '', ...options.env },
+    env: { ...process.env, SAFEPOINT_PASSWORD: 'test-password', SAFEPOINT_CONFIG: '', SAFEPOINT_CACHE_DIR: TEST_CACHE, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -4,7 +4,7 @@ import { findRepository, findSource } from '../config/lookup.js';
 import type { LoadedConfig } from '../config/load.js';
 import { Repository } from '../repo/repository.js';
 import { withLock } from '../repo/lock.js';
-import { openTargets, type TargetSpec } from '../storage/open.js';
+import { baseOf, openTargets, targetsOf, type TargetSpec } from '../storage/open.js';
 import { readLagRecords } from '../storage/mirror.js';
 import { stripCredentials } from '../util/secret.js';
 import type { Storage } from '../storage/storage.js';
@@ -170,14 +170,21 @@ export class Context {
 
   readonly #passwords = new Map<string, Promise<Secret>>();
 
-  async openRepositoryOn(spec: RepoSpec, password: Secret): Promise<Repository> {
+  async openRepositoryOn(spec: RepoSpec, password: Secret, o: { cache?: boolean } = {}): Promise<Repository> {
     const storage = await this.openStorage(spec);
+    let repo: Repository;
     try {
-      return await Repository.open(storage, password, { appendOnly: spec.appendOnly });
+      repo = await Repository.open(storage, password, { appendOnly: spec.appendOnly });
     } catch (err) {
       await storage.close();
       throw err;
     }
+    // a remote repository's snapshot files are kept locally (repo/object-cache.ts); check reads the storage itself
+    if (o.cache !== false && targetsOf(storage).some((t) => baseOf(t).properties().kind !== 'local')) {
+      const { ObjectCache, cacheRoot } = await import('../repo/object-cache.js');
+      repo.snapshotCache = new ObjectCache(cacheRoot(this.env), repo.config.id, 'snapshots');
+    }
+    return repo;
   }
 
   /**
@@ -190,7 +197,7 @@ export class Context {
     for (const target of spec.targets) {
       let repo: Repository;
       try {
-        repo = await this.openRepositoryOn({ ...spec, targets: [target], minTargets: 1 }, password);
+        repo = await this.openRepositoryOn({ ...spec, targets: [target], minTargets: 1 }, password, { cache: false });
       } catch (err) {
         // one target that cannot be opened must not hide whether the others are whole
         if (!onUnopenable || spec.targets.length === 1) throw err;

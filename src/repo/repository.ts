@@ -12,6 +12,7 @@ import { decodeIndex, encodeIndex, MasterIndex, type BlobLocation, type IndexFil
 import { makeKeyFile, parseKeyFile, unlockWithPassword, type KdfParams, type KeyFile } from './keys.js';
 import { openJson, sealJson } from './json-object.js';
 import { Packer } from './packer.js';
+import type { ObjectCache } from './object-cache.js';
 import { mapLimit } from '../util/concurrency.js';
 import { DEFAULT_CHUNKER_PARAMS, gearTable, type ChunkerParams } from './chunker.js';
 
@@ -166,15 +167,24 @@ export class Repository implements BlobSaver, BlobLoader {
     const box = sealJson(this.key.encKey, value);
     const id = objectId(box);
     await this.storage.put(objectPath(kind, id), box);
+    if (kind === 'snapshots') await this.snapshotCache?.put(id, box);
     return id;
   }
+
+  /** A local copy of the snapshot files (remote repositories: object-cache.ts); null: every read goes to storage. */
+  snapshotCache: ObjectCache | null = null;
 
   async loadJson<T>(kind: Exclude<JsonKind, 'keys'>, id: string): Promise<T> {
     const check = (box: Buffer): void => {
       if (objectId(box) !== id) throw new IntegrityError(`${kind} ${shortId(id)}: content does not match its name (changed or damaged in storage)`);
     };
-    const box = await this.storage.get(objectPath(kind, id), { validate: check });
-    check(box);
+    const cache = kind === 'snapshots' ? this.snapshotCache : null;
+    let box = (await cache?.get(id)) ?? null;
+    if (box === null) {
+      box = await this.storage.get(objectPath(kind, id), { validate: check });
+      check(box);
+      await cache?.put(id, box);
+    }
     return openJson<T>(this.key.encKey, box, `${kind} ${shortId(id)}`);
   }
 
@@ -187,6 +197,7 @@ export class Repository implements BlobSaver, BlobLoader {
 
   async removeJson(kind: JsonKind, id: string): Promise<void> {
     await this.storage.remove(objectPath(kind, id));
+    if (kind === 'snapshots') await this.snapshotCache?.remove(id);
   }
 
   /** Resolves a unique id prefix of a snapshot, index or key. */

@@ -106,6 +106,8 @@ export async function saveSnapshot(repo: Repository, sn: Snapshot): Promise<stri
 export async function loadSnapshots(repo: Repository, filter: SnapshotFilter = {}, onDamaged?: (id: string, err: unknown) => void, onProgress?: (done: number, total: number) => void): Promise<SnapshotWithId[]> {
   const ids: string[] = [];
   for await (const id of repo.listIds('snapshots')) ids.push(id);
+  // forgotten snapshots leave the local copy (remote repositories) when a listing shows them gone
+  await repo.snapshotCache?.keepOnly(new Set(ids));
   let done = 0;
   const all = await mapLimit(ids, 16, async (id): Promise<SnapshotWithId | null> => {
     try {

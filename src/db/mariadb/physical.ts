@@ -6,6 +6,7 @@
  * (applying each incremental in order: automatic, nothing to replay by hand), moves it into the data directory
  * (what was there is moved aside, never deleted), and verifies it on a throwaway server (CHECK TABLE, SQL checks).
  */
+import { recoveryBuffersMbHere } from '../recovery-memory.js';
 import { chown, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -225,8 +226,10 @@ async function restore(repo: Repository, snapshot: Snapshot, source: MariadbSour
       parts.push(part);
     }
     const full = parts[0]!;
-    await runCmd(tool, ['--prepare', `--target-dir=${full}`], { what: 'mariadb-backup --prepare', ...so });
-    for (const inc of parts.slice(1)) await runCmd(tool, ['--prepare', `--target-dir=${full}`, `--incremental-dir=${inc}`], { what: 'mariadb-backup --prepare --incremental-dir', ...so });
+    // the redo log is applied through a buffer pool: mariadb-backup's 100 MB default makes a large one crawl
+    const memory = `--use-memory=${recoveryBuffersMbHere()}M`;
+    await runCmd(tool, ['--prepare', memory, `--target-dir=${full}`], { what: 'mariadb-backup --prepare', ...so });
+    for (const inc of parts.slice(1)) await runCmd(tool, ['--prepare', memory, `--target-dir=${full}`, `--incremental-dir=${inc}`], { what: 'mariadb-backup --prepare --incremental-dir', ...so });
     if (before !== null && before.length > 0) {
       aside = await moveAside(dir);
       notes.push(keptAsideNote(dir, aside));

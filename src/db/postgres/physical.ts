@@ -5,7 +5,7 @@
  * runs the recovery (amcheck, the source's SQL checks).
  */
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { freemem, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PostgresSource } from '../../config/schema-sources.js';
 import type { Repository } from '../../repo/repository.js';
@@ -26,7 +26,7 @@ import { errorLines, psql, type PgToolsConfig } from './pg-tools.js';
 import { confString, describeTarget, recoverySettings, writeRecovery } from './recovery.js';
 import { PREFETCH_CLEANUP_COMMAND, PREFETCH_DIR, planPrefetch, prefetchingRestoreCommand, startPrefetch, walEntries, type Prefetch, type PrefetchPlan, type PrefetchUntil } from './wal-archive.js';
 import { parseLsn, segmentOf } from './wal.js';
-import { recoveryBuffersMb } from './recovery-memory.js';
+import { recoveryBuffersMbHere } from '../recovery-memory.js';
 
 export { PhysicalToolError } from './pg-process.js';
 export type { PostgresPhysicalMeta } from './base-backup.js';
@@ -299,7 +299,7 @@ async function verifyCopy(source: PostgresSource, snapshot: Snapshot, target: Db
     const settings: string[] = [`-p ${port}`, `-k ${shellWord(run)}`, "-c listen_addresses=''", '-c archive_mode=off', `-c hba_file=${shellWord(hba)}`, ...(meta.server_version_num >= 140000 ? ['-c recovery_init_sync_method=syncfs'] : []),
       '-c logging_collector=off', '-c ssl=off', "-c unix_socket_group=''", '-c unix_socket_permissions=0700',
       // replay keeps its pages cached (recovery-memory.ts): half the recovery time on the benchmark
-      `-c shared_buffers=${recoveryBuffersMb({ free: freemem(), total: totalmem(), constrained: process.constrainedMemory?.() })}MB`];
+      `-c shared_buffers=${recoveryBuffersMbHere()}MB`];
     try {
       await stat(join(dir, 'postgresql.conf'));
     } catch {
