@@ -179,10 +179,13 @@ export class Context {
       await storage.close();
       throw err;
     }
-    // a remote repository's snapshot files are kept locally (repo/object-cache.ts); check reads the storage itself
-    if (o.cache !== false && targetsOf(storage).some((t) => baseOf(t).properties().kind !== 'local')) {
+    // this host's list of the snapshots (repo/snapshot-index.ts), and for a remote repository a copy of the snapshot
+    // files (repo/object-cache.ts); check reads the storage itself
+    if (o.cache !== false) {
       const { ObjectCache, cacheRoot } = await import('../repo/object-cache.js');
-      repo.snapshotCache = new ObjectCache(cacheRoot(this.env), repo.config.id, 'snapshots');
+      const { SnapshotIndex } = await import('../repo/snapshot-index.js');
+      repo.snapshotIndex = new SnapshotIndex(cacheRoot(this.env), repo.config.id, repo.key.encKey);
+      if (targetsOf(storage).some((t) => baseOf(t).properties().kind !== 'local')) repo.snapshotCache = new ObjectCache(cacheRoot(this.env), repo.config.id, 'snapshots');
     }
     return repo;
   }

@@ -13,6 +13,7 @@ import { makeKeyFile, parseKeyFile, unlockWithPassword, type KdfParams, type Key
 import { openJson, sealJson } from './json-object.js';
 import { Packer } from './packer.js';
 import type { ObjectCache } from './object-cache.js';
+import type { SnapshotIndex } from './snapshot-index.js';
 import { mapLimit } from '../util/concurrency.js';
 import { DEFAULT_CHUNKER_PARAMS, gearTable, type ChunkerParams } from './chunker.js';
 
@@ -173,6 +174,8 @@ export class Repository implements BlobSaver, BlobLoader {
 
   /** A local copy of the snapshot files (remote repositories: object-cache.ts); null: every read goes to storage. */
   snapshotCache: ObjectCache | null = null;
+  /** This host's list of the snapshots (snapshot-index.ts); null: a listing reads every snapshot file. */
+  snapshotIndex: SnapshotIndex | null = null;
 
   async loadJson<T>(kind: Exclude<JsonKind, 'keys'>, id: string): Promise<T> {
     const check = (box: Buffer): void => {

@@ -108,10 +108,17 @@ export async function loadSnapshots(repo: Repository, filter: SnapshotFilter = {
   for await (const id of repo.listIds('snapshots')) ids.push(id);
   // forgotten snapshots leave the local copy (remote repositories) when a listing shows them gone
   await repo.snapshotCache?.keepOnly(new Set(ids));
+  // this host's list (snapshot-index.ts): only the snapshots it does not hold yet are read
+  const known = repo.snapshotIndex ? await repo.snapshotIndex.read() : new Map<string, Snapshot>();
+  let read = 0;
   let done = 0;
   const all = await mapLimit(ids, 16, async (id): Promise<SnapshotWithId | null> => {
     try {
-      return { ...(await repo.loadJson<Snapshot>('snapshots', id)), id };
+      const kept = known.get(id);
+      if (kept) return { ...kept, id };
+      const sn = { ...(await repo.loadJson<Snapshot>('snapshots', id)), id };
+      read++;
+      return sn;
     } catch (err) {
       if (!onDamaged || !(err instanceof IntegrityError)) throw err;
       onDamaged(id, err);
@@ -120,7 +127,11 @@ export async function loadSnapshots(repo: Repository, filter: SnapshotFilter = {
       onProgress?.(++done, ids.length);
     }
   });
-  return all.filter((s): s is SnapshotWithId => s !== null && matches(s, filter)).sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
+  const present = all.filter((s): s is SnapshotWithId => s !== null);
+  if (repo.snapshotIndex && (read > 0 || known.size !== present.length)) {
+    await repo.snapshotIndex.write(new Map(present.map(({ id, ...sn }) => [id, sn])));
+  }
+  return present.filter((s) => matches(s, filter)).sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
 }
 
 export function matches(s: Snapshot, f: SnapshotFilter): boolean {
