@@ -93,7 +93,7 @@ export async function benchDatabases(projectRoot: string, work: string, log: (m:
   const push = [`NODE=${process.execPath} ${cli} --config ${config} pg archive-push %p --source bench`, ...(pgbackrest ? [`${pgbackrest} --config=${brConf} --stanza=bench archive-push %p`] : [])].join(' && ');
   const c = await startCluster({ conf: `archive_mode = on\narchive_command = '${push}'\nmax_wal_size = 2GB\ncheckpoint_timeout = 15min` });
   if (!c) return { rows: [], notes: [], skipped: 'databases skipped: PostgreSQL server binaries not installed' };
-  const env = { ...process.env, NODE: process.execPath, SAFEPOINT_PASSWORD: undefined, SAFEPOINT_CONFIG: undefined, PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: c.user };
+  const env = { ...process.env, NODE: process.execPath, SAFEPOINT_LOG_FILE: 'none', SAFEPOINT_PASSWORD: undefined, SAFEPOINT_CONFIG: undefined, PGHOST: c.socketDir, PGPORT: String(c.port), PGUSER: c.user };
   const x: Ctx = { c, root, env };
   const notes: string[] = [];
   const rows: DbRow[] = [];

@@ -29,7 +29,8 @@ export function safepoint(projectRoot: string, work: string): Detected {
   mkdirSync(cache, { recursive: true });
   // the installed command (bin/safepoint: Node with glibc's allocator tuned), on this benchmark's Node
   const cli = join(projectRoot, 'bin/safepoint');
-  const env = cleanEnv({ SAFEPOINT_PASSWORD: 'bench', SAFEPOINT_CACHE_DIR: cache, XDG_CACHE_HOME: cache, NODE: process.execPath });
+  // no log file: restic writes none either
+  const env = cleanEnv({ SAFEPOINT_PASSWORD: 'bench', SAFEPOINT_CACHE_DIR: cache, XDG_CACHE_HOME: cache, SAFEPOINT_LOG_FILE: 'none', NODE: process.execPath });
   return {
     tool: {
       name: 'safepoint',

@@ -247,11 +247,11 @@ test('bin/safepoint runs the CLI through a link (as npm installs it), tunes glib
     assert.match(version.trim(), /^\d+\.\d+\.\d+/);
     // a stand-in runtime that prints what it was given
     const fake = join(t.path, 'fake-node');
-    await writeFile(fake, '#!/bin/sh\necho "$MALLOC_ARENA_MAX $MALLOC_MMAP_THRESHOLD_ $MALLOC_TRIM_THRESHOLD_ $*"\n');
+    await writeFile(fake, '#!/bin/sh\necho "$MALLOC_ARENA_MAX $MALLOC_MMAP_THRESHOLD_ $MALLOC_TRIM_THRESHOLD_ [$SAFEPOINT_MALLOC_SET] $*"\n');
     await chmod(fake, 0o755);
     const env = { ...process.env, NODE: fake, MALLOC_ARENA_MAX: undefined, MALLOC_MMAP_THRESHOLD_: undefined, MALLOC_TRIM_THRESHOLD_: undefined };
-    assert.equal(execFileSync(join(t.path, 'safepoint'), ['backup', 'a b'], { encoding: 'utf8', env }).trim(), `2 131072 131072 ${CLI} backup a b`);
-    assert.match(execFileSync(join(t.path, 'safepoint'), [], { encoding: 'utf8', env: { ...env, MALLOC_ARENA_MAX: '8' } }), /^8 131072/);
+    assert.equal(execFileSync(join(t.path, 'safepoint'), ['backup', 'a b'], { encoding: 'utf8', env }).trim(), `2 131072 131072 [MALLOC_ARENA_MAX MALLOC_MMAP_THRESHOLD_ MALLOC_TRIM_THRESHOLD_] ${CLI} backup a b`);
+    assert.match(execFileSync(join(t.path, 'safepoint'), [], { encoding: 'utf8', env: { ...env, MALLOC_ARENA_MAX: '8' } }), /^8 131072 131072 \[MALLOC_MMAP_THRESHOLD_ MALLOC_TRIM_THRESHOLD_\]/, 'what the caller set is theirs');
   } finally {
     await t.cleanup();
   }

@@ -216,9 +216,9 @@ export class Context {
   }
 
   /** Opens the repository, takes a lock, runs fn, releases everything. */
-  async withRepository<T>(operation: string, lock: 'shared' | 'exclusive' | 'none', fn: (repo: Repository) => Promise<T>, sourceName?: string, o: { allTargets?: boolean; repository?: string } = {}): Promise<T> {
+  async withRepository<T>(operation: string, lock: 'shared' | 'exclusive' | 'none', fn: (repo: Repository) => Promise<T>, sourceName?: string, o: { allTargets?: boolean; repository?: string; cache?: boolean } = {}): Promise<T> {
     const spec = { ...(await this.repoSpec(sourceName, o.repository)), allTargets: o.allTargets ?? false };
-    const repo = await this.openRepositoryOn(spec, await this.password(spec));
+    const repo = await this.openRepositoryOn(spec, await this.password(spec), { ...(o.cache !== undefined ? { cache: o.cache } : {}) });
     try {
       if (spec.allTargets && spec.targets.length > 1) {
         const lagging = await readLagRecords(repo.storage);

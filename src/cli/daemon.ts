@@ -36,8 +36,10 @@ async function runDaemon(c: Context, f: DaemonFlags): Promise<number> {
     ...(c.opts.passwordFile ? ['--password-file', resolve(c.opts.passwordFile)] : [])];
   if (!f.list) {
     // the daemon and every job it runs log as JSON lines (pino) with their operation ids: by default into its state folder
-    const logFile = resolve(c.opts.logFile ?? process.env.SAFEPOINT_LOG_FILE ?? join(folder, 'safepoint.jsonl'));
-    if (!c.log) {
+    const asked = c.opts.logFile ?? (process.env.SAFEPOINT_LOG_FILE || undefined);
+    const logFile = asked === 'none' ? 'none' : resolve(asked ?? join(folder, 'safepoint.jsonl'));
+    if (logFile === 'none') command.push('--log-file', 'none');
+    else if (!c.log) {
       try {
         const { openLog, rotateLog } = await import('./log.js');
         rotateLog(logFile);

@@ -30,11 +30,12 @@ export async function runDatabaseBackup(c: Context, source: DatabaseSource, flag
   const driver = await driverFor(source);
   return c.withRepository('backup', 'shared', async (repo) => {
     c.out.info(`backing up ${driver.describe(source)} (source ${source.name})`);
-    // the size to expect: what the last backup of the same type read (a database grows slowly); none for the first
+    // the size to expect: what the last backup of the same type read (a database grows slowly); none for the first,
+    // and none once this one has read more (no "100 %, ETA 0" while it goes on)
     const expected = c.out.tty || c.out.json ? await previousSize(repo, source.name, type) : null;
     const p = progress(c.out, 'backup', { unit: 'bytes' });
     const phase = source.type === 'sqlite' ? 'copying' : physical ? 'copying the data directory' : 'dumping';
-    const { snapshotId, snapshot } = await driver.backup(repo, source, { tags: flags.tag, type, onProgress: (bytes) => p({ phase, done: bytes, total: expected !== null ? Math.max(expected, bytes) : null, fields: { bytes_done: bytes } }) });
+    const { snapshotId, snapshot } = await driver.backup(repo, source, { tags: flags.tag, type, onProgress: (bytes) => p({ phase, done: bytes, total: expected !== null && bytes < expected ? expected : null, fields: { bytes_done: bytes } }) });
     p.end();
     const s = snapshot.summary;
     c.out.event({ message_type: 'summary', ...s, snapshot_id: snapshotId, source: source.name, meta: snapshot.meta ?? null });

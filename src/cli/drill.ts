@@ -26,7 +26,7 @@ import type { Context } from './context.js';
 import { collect } from './options.js';
 import { archiveGetCommand } from './pg.js';
 import { recordOperation } from './journal-record.js';
-import { progress } from './progress.js';
+import { eta, progress } from './progress.js';
 
 interface DrillFlags {
   source: string[];
@@ -130,7 +130,9 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
   let current = { index: 0, since: Date.now() };
   const tick = (): void => {
     const name = queue[current.index] ?? 'code';
-    p({ phase: `drilling ${name} (${Math.min(current.index + 1, queue.length)}/${queue.length})`, done: current.index, total: queue.length, secondsRemaining: remainingSeconds(queue.slice(current.index), times, (Date.now() - current.since) / 1000) ?? undefined });
+    // the measured times when the journal has them, else the drill's own rate so far (sources done / time since it began)
+    const measured = remainingSeconds(queue.slice(current.index), times, (Date.now() - current.since) / 1000);
+    p({ phase: `drilling ${name} (${Math.min(current.index + 1, queue.length)}/${queue.length})`, done: current.index, total: queue.length, secondsRemaining: measured ?? eta((Date.now() - started) / 1000, current.index / queue.length) });
   };
   const ticker = setInterval(tick, 1000);
   ticker.unref();
@@ -142,6 +144,7 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
     for (const source of sources) {
       if (controller.signal.aborted) break;
       begin(source.name);
+      // the snapshot files are read from the repository, not this host's list: a drill proves what any host would find
       await c.withRepository('drill', 'shared', async (repo) => {
         const points = restorePoints(await loadSnapshots(repo, { source: source.name }), source.name);
         const chosen = point ? pointSnapshot(points, point, source.name) : points.at(-1);
@@ -168,7 +171,7 @@ async function runDrill(c: Context, f: DrillFlags): Promise<number> {
           });
           if ('error' in w) c.out.warn(w.error);
         }
-      }, source.name);
+      }, source.name, { cache: false });
     }
     const codePoint = controller.signal.aborted ? null : point ?? (cfg.deploy ? await latestPoint(c, f.gitDir) : null);
     if (codePoint) {

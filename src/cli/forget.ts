@@ -109,21 +109,25 @@ function toPolicy(f: ForgetFlags): RetentionPolicy {
   return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as RetentionPolicy;
 }
 
-/** Runs one step of `forget --all` and records it, ok or failed, in the journal of the repository it changed. */
-async function journaled(c: Context, operation: string, where: { source?: string; repository?: string }, record: boolean, step: () => Promise<unknown>): Promise<void> {
+/**
+ * Runs one step of `forget --all` and records it, ok or failed, in the journal of the repository it changed;
+ * returns the step's figures (its last `summary`).
+ */
+async function journaled(c: Context, operation: string, where: { source?: string; repository?: string }, record: boolean, step: () => Promise<unknown>): Promise<Record<string, unknown>> {
   const started = new Date().toISOString();
   c.out.lastSummary = null;
   let error: string | undefined;
+  const figures = (): Record<string, unknown> => Object.fromEntries(Object.entries(c.out.lastSummary ?? {}).filter(([k]) => k !== 'message_type'));
   try {
     await step();
+    return figures();
   } catch (err) {
     error = errorMessage(err);
+    // the storage may be what failed: the entry is tried once, not through every retry again
+    c.retriesOverride = 0;
     throw err;
   } finally {
-    if (record) {
-      const figures = Object.fromEntries(Object.entries(c.out.lastSummary ?? {}).filter(([k]) => k !== 'message_type'));
-      await recordOperation(c, { operation, op_id: c.opId, source: where.source ?? null, started, result: error === undefined ? 'ok' : 'failed', ...(error !== undefined ? { error } : {}), inputs: { all: true }, figures }, where);
-    }
+    if (record) await recordOperation(c, { operation, op_id: c.opId, source: where.source ?? null, started, result: error === undefined ? 'ok' : 'failed', ...(error !== undefined ? { error } : {}), inputs: { all: true }, figures: figures() }, where);
   }
 }
 
@@ -132,13 +136,15 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
     if (ids.length > 0 || f.source !== undefined || !isEmptyPolicy(toPolicy(f))) throw new UsageError('--all applies each source\'s retention from safepoint.yaml: give no snapshot ids, --source or --keep-* options with it');
     const cfg = await c.requireConfig();
     const touched = new Set<string>();
+    let removed = 0;
     for (const s of cfg.sources) {
       if (!s.retention) {
         c.out.info(`source ${s.name}: no retention in safepoint.yaml, every snapshot kept`);
         continue;
       }
       // each source's forget is journaled in its own repository (the run as a whole is not: see cli/program.ts)
-      await journaled(c, 'forget', { source: s.name }, !f.dryRun, () => runForget(c, [], { ...f, all: false, prune: false, source: s.name }));
+      const figures = await journaled(c, 'forget', { source: s.name }, !f.dryRun, () => runForget(c, [], { ...f, all: false, prune: false, source: s.name }));
+      removed += typeof figures.snapshots_removed === 'number' ? figures.snapshots_removed : 0;
       touched.add(s.repository);
     }
     // one prune per repository at the end, not one per source
@@ -150,6 +156,8 @@ async function runForget(c: Context, ids: string[], f: ForgetFlags): Promise<num
         }, undefined, { allTargets: true, repository: name }));
       }
     }
+    // the run's figures (the daemon keeps the last summary of a job)
+    c.out.event({ message_type: 'summary', source: null, sources: cfg.sources.filter((s) => s.retention).length, snapshots_removed: removed, dry_run: f.dryRun ?? false });
     return 0;
   }
   let policy = toPolicy(f);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openLog, rotateLog } from './log.js';
@@ -36,6 +36,13 @@ test('an open log rotated by rotate() goes on writing into a new file', async ()
     const now = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { msg: string; op_id: string });
     assert.deepEqual(now.map((l) => [l.msg, l.op_id]), [['after the rotation', 'op1']]);
     assert.ok((await readFile(`${file}.1`, 'utf8')).length > 17 * 1024 * 1024);
+    // another run rotated the shared file: the next rotate() follows it to the new one
+    rotateLog(file, 0);
+    log.rotate();
+    log.info('after another run rotated it');
+    assert.match(await readFile(file, 'utf8'), /after another run rotated it/);
+    assert.doesNotMatch(await readFile(`${file}.1`, 'utf8'), /after another run rotated it/);
+    assert.equal((await stat(file)).mode & 0o777, 0o600, 'readable by its owner only');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

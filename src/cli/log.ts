@@ -5,9 +5,9 @@
  * nothing is lost when the process exits.
  */
 import { pino, type Logger } from 'pino';
-import { renameSync, statSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { stateDir } from '../util/state-dir.js';
 import type { OutputSink } from './output.js';
 import { VERSION } from '../version.js';
@@ -22,7 +22,11 @@ export interface OperationLog extends OutputSink {
 
 /** A log appending to `file` (created if needed), every line tagged with `opId`. */
 export function openLog(file: string, opId: string, onError?: (err: unknown) => void): OperationLog {
-  const dest = pino.destination({ dest: resolve(file), sync: true, append: true, mkdir: true });
+  // the log holds everything the run printed (a deploy script's output too): readable by its owner only
+  mkdirSync(dirname(resolve(file)), { recursive: true, mode: 0o700 });
+  const dest = pino.destination({ dest: resolve(file), sync: true, append: true, mode: 0o600 });
+  /** The inode written to (the file opened, or reopened after a rotation). */
+  let writing = statSync(resolve(file), { throwIfNoEntry: false })?.ino;
   let failed = false;
   const fail = (err: unknown): void => {
     if (failed) return;
@@ -51,9 +55,13 @@ export function openLog(file: string, opId: string, onError?: (err: unknown) => 
     }),
     start: guard((command: string, inputs: Record<string, unknown>) => logger.info({ command, inputs }, `start ${command}`)),
     rotate: guard(() => {
-      const before = statSync(resolve(file), { throwIfNoEntry: false })?.size ?? 0;
       rotateLog(resolve(file));
-      if ((statSync(resolve(file), { throwIfNoEntry: false })?.size ?? 0) !== before) dest.reopen();
+      // reopen when the file at the path is no longer the one written to: rotated here, or by another run
+      const atPath = statSync(resolve(file), { throwIfNoEntry: false });
+      if (!atPath || atPath.ino !== writing) {
+        dest.reopen();
+        writing = statSync(resolve(file), { throwIfNoEntry: false })?.ino;
+      }
     }),
     end: guard((result: 'ok' | 'failed', exitCode: number, error?: string) => logger[result === 'ok' ? 'info' : 'error']({ result, exit_code: exitCode, seconds: (Date.now() - started) / 1000, ...(error ? { error } : {}) }, `end ${result}`)),
   };
@@ -70,8 +78,8 @@ export const LOG_ROTATE_BYTES = 16 * 1024 * 1024;
 export const LOG_KEEP = 4;
 
 /**
- * Rotates `file` when it has grown past `maxBytes`: `file.1` … `file.<keep>`, the oldest dropped. Two runs rotating
- * at once lose nothing (each rename is atomic; at worst the newest part is rotated once more).
+ * Rotates `file` when it has grown past `maxBytes`: `file.1` … `file.<keep>`, the oldest dropped. Each rename is
+ * atomic: two runs rotating at the same moment lose no line written, at worst one old generation sooner.
  */
 export function rotateLog(file: string, maxBytes = LOG_ROTATE_BYTES, keep = LOG_KEEP): void {
   let size: number;

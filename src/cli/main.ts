@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 import { main } from './program.js';
+import { takeMallocTuning } from '../util/malloc-env.js';
+
+// bin/safepoint's allocator settings are this process's, not the databases' and services' it starts
+takeMallocTuning();
 
 // Restores and backups issue many small file-system calls at once; libuv's default of 4 threads is the bottleneck.
 process.env.UV_THREADPOOL_SIZE ??= '8';

@@ -18,20 +18,27 @@ export async function runReportedPlan(c: Context, steps: readonly PlanStep[], dr
     // an ETA only from a measured time: steps are too unlike one another to be counted as units of work
     p({ phase: `step ${current.step}/${steps.length}: ${current.name}`, done: current.step - 1, total: steps.length, secondsRemaining: left === null ? null : Math.max(0, left) });
   };
-  const ticker = dryRun ? undefined : setInterval(tick, 1000);
+  // redrawn every second only to count an ETA down: a step may run a command with progress of its own (a deploy's
+  // backup, a rollback's deploy), which a redraw would overwrite
+  const ticker = dryRun || o.estimateSeconds === undefined || o.estimateSeconds === null ? undefined : setInterval(tick, 1000);
   ticker?.unref();
-  const { ok, reports } = await runPlan(steps, {
-    dryRun,
-    onStart: (step, name) => {
-      current = { step, name };
-      tick();
-    },
-    onStep: (r) => {
-      c.out.event({ message_type: 'step', ...r });
-      c.out.info(`${String(r.step).padStart(2)}. ${r.name}: ${LABEL[r.status]} (${r.seconds.toFixed(2)} s)${r.detail ? `\n    ${r.detail}` : ''}`);
-    },
-  });
-  clearInterval(ticker);
-  p.end();
+  let outcome: Awaited<ReturnType<typeof runPlan>>;
+  try {
+    outcome = await runPlan(steps, {
+      dryRun,
+      onStart: (step, name) => {
+        current = { step, name };
+        tick();
+      },
+      onStep: (r) => {
+        c.out.event({ message_type: 'step', ...r });
+        c.out.info(`${String(r.step).padStart(2)}. ${r.name}: ${LABEL[r.status]} (${r.seconds.toFixed(2)} s)${r.detail ? `\n    ${r.detail}` : ''}`);
+      },
+    });
+  } finally {
+    clearInterval(ticker);
+    p.end();
+  }
+  const { ok, reports } = outcome;
   return { ok, reports, total: reports.reduce((n, r) => n + r.seconds, 0) };
 }

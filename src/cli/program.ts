@@ -220,15 +220,17 @@ function report(err: unknown): number {
     // help and version "errors" are normal exits; commander already printed the message
     return err.exitCode === 0 ? 0 : ExitCode.usage;
   }
+  // a progress line may still be on the terminal: the message starts on a clean line
+  const clear = process.stderr.isTTY ? '\r\x1b[2K' : '';
   if (err instanceof SafepointError) {
-    process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[2K' : ''}error: ${err.message}\n`);
+    process.stderr.write(`${clear}error: ${err.message}\n`);
     return err.exitCode;
   }
   if (isErrno(err, ...SYSTEM_ERRORS)) {
-    process.stderr.write(`error: ${systemMessage(err)}\n`);
+    process.stderr.write(`${clear}error: ${systemMessage(err)}\n`);
     return ExitCode.failure;
   }
-  process.stderr.write(`internal error (please report): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`${clear}internal error (please report): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   return ExitCode.failure;
 }
 

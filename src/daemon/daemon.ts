@@ -11,6 +11,7 @@ import { findRepository } from '../config/lookup.js';
 import { readRepositories, type RepositoryOpener, type RepositoryState } from '../status/repositories.js';
 import { sourceStatus, type SourceStatus } from '../status/status.js';
 import { shortId } from '../repo/ids.js';
+import { mallocTuning } from '../util/malloc-env.js';
 import { buildReport, renderHtml } from '../report/index.js';
 import { escapeHtml } from '../report/escape-html.js';
 import { UsageError, errorMessage } from '../util/errors.js';
@@ -72,7 +73,8 @@ export class Daemon {
     this.#state = await loadState(this.#o.stateFile, now, (m) => this.#o.log('warn', m));
     this.#runner = new Runner({
       command: this.#o.command,
-      env: process.env,
+      // jobs are safepoint runs: they get the allocator settings bin/safepoint gave the daemon
+      env: { ...process.env, ...mallocTuning() },
       timeoutMs: this.#o.timeoutMs,
       argsFor: (job) => (job.kind === 'check' ? checkArgs(cfg.checks?.read_data_subset, jobState(this.#state, job.id).ok_runs ?? 0) : []),
       onStart: (job) => {

@@ -13,6 +13,7 @@
  * and `snapshots/`. `check` reads the storage itself and never this copy.
  */
 import { mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { isId, objectId } from './ids.js';
@@ -51,7 +52,8 @@ export class ObjectCache {
         await mkdir(this.#dir, { recursive: true, mode: 0o700 });
         this.#made = true;
       }
-      const tmp = join(this.#dir, `.${id}.${process.pid}`);
+      // hosts may share a cache volume: a process id alone could collide
+      const tmp = join(this.#dir, `.${id}.${randomBytes(6).toString('hex')}`);
       await writeFile(tmp, box, { mode: 0o600 });
       await rename(tmp, join(this.#dir, id));
     } catch {

@@ -200,7 +200,7 @@ async function putNew(path: string, text: string, owner: { uid: number; gid: num
 
 /**
  * Starts fetching `plan` into `dir` (created; owned by `owner` when given), `concurrency` files at a time, each
- * checked against its recorded hash and renamed into place whole. The listing files restore_command reads are
+ * checked (its chunks against their ids, its length against the one recorded) and renamed into place whole. The listing files restore_command reads are
  * written before this returns, so a server started right after already finds them. Every file is created anew and
  * handed over through its descriptor: the folder belongs to the database's OS user, who must not be able to make
  * this process write through a planted link.

@@ -1,0 +1,10 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mallocTuning, takeMallocTuning } from './malloc-env.js';
+
+test('the allocator settings bin/safepoint set leave the environment children inherit, the caller\'s stay', () => {
+  const env: NodeJS.ProcessEnv = { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '131072', MALLOC_MMAP_THRESHOLD_: '4096', SAFEPOINT_MALLOC_SET: 'MALLOC_ARENA_MAX MALLOC_TRIM_THRESHOLD_ PATH', PATH: '/bin' };
+  takeMallocTuning(env);
+  assert.deepEqual(env, { MALLOC_MMAP_THRESHOLD_: '4096', PATH: '/bin' }, 'only MALLOC_* names it set are taken');
+  assert.deepEqual(mallocTuning(), { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '131072' });
+});
