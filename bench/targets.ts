@@ -48,7 +48,8 @@ export async function benchTargets(source: string, bytes: number, tools: { safep
   const s3env = { AWS_ACCESS_KEY_ID: rgw.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey, AWS_REGION: 'us-east-1' };
   const root = join(work, 'targets');
   mkdirSync(root, { recursive: true });
-  const cli = sp.init('x').slice(0, 2); // [node, main.js]
+  const initArgv = sp.init('x');
+  const cli = initArgv.slice(0, initArgv.indexOf('init')); // the command before its arguments: [bin/safepoint]
   const spCase = (name: string, targets: string[]): Case => {
     const config = join(root, `${name}.yaml`);
     const list = targets.map((t) => JSON.stringify(t)).join(', ');

@@ -182,8 +182,8 @@ describe('the runbook of the example configuration', { skip: existsSync(EXAMPLE)
       for (const rule of ['tag:v*', 'merge:main', 'breaking']) assert.ok(doc.includes(`\`${rule}\``), rule);
     });
 
-    test(`${lang}: every command is one the CLI accepts (subcommands and options exist)`, () => {
-      const program = buildProgram();
+    test(`${lang}: every command is one the CLI accepts (subcommands and options exist)`, async () => {
+      const program = await buildProgram();
       const lines = commandLines(docs[lang]);
       assert.ok(lines.length > 60, `only ${lines.length} commands`);
       for (const line of lines) checkCommand(program, line);
