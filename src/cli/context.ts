@@ -4,7 +4,7 @@ import { findRepository, findSource } from '../config/lookup.js';
 import type { LoadedConfig } from '../config/load.js';
 import { Repository } from '../repo/repository.js';
 import { withLock } from '../repo/lock.js';
-import { baseOf, openTargets, targetsOf, type TargetSpec } from '../storage/open.js';
+import { openTargets, type TargetSpec } from '../storage/open.js';
 import { readLagRecords } from '../storage/mirror.js';
 import { stripCredentials } from '../util/secret.js';
 import type { Storage } from '../storage/storage.js';
@@ -179,13 +179,11 @@ export class Context {
       await storage.close();
       throw err;
     }
-    // this host's list of the snapshots (repo/snapshot-index.ts), and for a remote repository a copy of the snapshot
-    // files (repo/object-cache.ts); check reads the storage itself
+    // this host's list of the snapshots (repo/snapshot-index.ts): a listing reads only the snapshot files it has not
+    // seen, on a local disk or S3 alike; check reads the storage itself
     if (o.cache !== false) {
-      const { ObjectCache, cacheRoot } = await import('../repo/object-cache.js');
-      const { SnapshotIndex } = await import('../repo/snapshot-index.js');
+      const { SnapshotIndex, cacheRoot } = await import('../repo/snapshot-index.js');
       repo.snapshotIndex = new SnapshotIndex(cacheRoot(this.env), repo.config.id, repo.key.encKey);
-      if (targetsOf(storage).some((t) => baseOf(t).properties().kind !== 'local')) repo.snapshotCache = new ObjectCache(cacheRoot(this.env), repo.config.id, 'snapshots');
     }
     return repo;
   }

@@ -12,7 +12,6 @@ import { decodeIndex, encodeIndex, MasterIndex, type BlobLocation, type IndexFil
 import { makeKeyFile, parseKeyFile, unlockWithPassword, type KdfParams, type KeyFile } from './keys.js';
 import { openJson, sealJson } from './json-object.js';
 import { Packer } from './packer.js';
-import type { ObjectCache } from './object-cache.js';
 import type { SnapshotIndex } from './snapshot-index.js';
 import { mapLimit } from '../util/concurrency.js';
 import { DEFAULT_CHUNKER_PARAMS, gearTable, type ChunkerParams } from './chunker.js';
@@ -168,12 +167,9 @@ export class Repository implements BlobSaver, BlobLoader {
     const box = sealJson(this.key.encKey, value);
     const id = objectId(box);
     await this.storage.put(objectPath(kind, id), box);
-    if (kind === 'snapshots') await this.snapshotCache?.put(id, box);
     return id;
   }
 
-  /** A local copy of the snapshot files (remote repositories: object-cache.ts); null: every read goes to storage. */
-  snapshotCache: ObjectCache | null = null;
   /** This host's list of the snapshots (snapshot-index.ts); null: a listing reads every snapshot file. */
   snapshotIndex: SnapshotIndex | null = null;
 
@@ -181,13 +177,8 @@ export class Repository implements BlobSaver, BlobLoader {
     const check = (box: Buffer): void => {
       if (objectId(box) !== id) throw new IntegrityError(`${kind} ${shortId(id)}: content does not match its name (changed or damaged in storage)`);
     };
-    const cache = kind === 'snapshots' ? this.snapshotCache : null;
-    let box = (await cache?.get(id)) ?? null;
-    if (box === null) {
-      box = await this.storage.get(objectPath(kind, id), { validate: check });
-      check(box);
-      await cache?.put(id, box);
-    }
+    const box = await this.storage.get(objectPath(kind, id), { validate: check });
+    check(box);
     return openJson<T>(this.key.encKey, box, `${kind} ${shortId(id)}`);
   }
 
@@ -200,7 +191,6 @@ export class Repository implements BlobSaver, BlobLoader {
 
   async removeJson(kind: JsonKind, id: string): Promise<void> {
     await this.storage.remove(objectPath(kind, id));
-    if (kind === 'snapshots') await this.snapshotCache?.remove(id);
   }
 
   /** Resolves a unique id prefix of a snapshot, index or key. */

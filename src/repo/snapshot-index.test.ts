@@ -7,7 +7,7 @@ import { LocalStorage } from '../storage/local/local-storage.js';
 import { Secret } from '../util/secret.js';
 import { Repository } from './repository.js';
 import { loadSnapshots, saveSnapshot, type Snapshot } from './snapshot.js';
-import { SnapshotIndex } from './snapshot-index.js';
+import { SnapshotIndex, cacheRoot } from './snapshot-index.js';
 import { FAST_KDF } from './testing.js';
 
 const PASSWORD = new Secret('index test password');
@@ -58,4 +58,10 @@ test('a listing reads only the snapshots this host has not seen; the repository 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('cacheRoot: SAFEPOINT_CACHE_DIR, else XDG_CACHE_HOME/safepoint, else ~/.cache/safepoint', () => {
+  assert.equal(cacheRoot({ SAFEPOINT_CACHE_DIR: '/c' }), '/c');
+  assert.equal(cacheRoot({ XDG_CACHE_HOME: '/x' }), '/x/safepoint');
+  assert.match(cacheRoot({}), /\/\.cache\/safepoint$/);
 });

@@ -9,16 +9,23 @@
  * the repository's own objects (nothing readable without it on the local disk, nothing changed unnoticed), and
  * any failure to read or write it costs the reads it would have saved, never a result.
  *
- * File: `<cache folder>/<repository id>/snapshots.index` (object-cache.ts says where the cache folder is). The
+ * File: `<cache folder>/<repository id>/snapshots.index` (`cacheRoot`). The
  * whole list is rewritten when a listing finds something new: about 0.6 KB per snapshot, so a WAL archive of
  * 100,000 entries (two months at one segment a minute) means a 60 MB list read and written per segment; retention
  * keeps archives well below that. `check` and `drill` never use it: they prove what any host would find.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { openJson, sealJson } from './json-object.js';
 import type { Snapshot } from './snapshot.js';
+
+/** The cache folder: $SAFEPOINT_CACHE_DIR, else $XDG_CACHE_HOME/safepoint, else ~/.cache/safepoint. */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SAFEPOINT_CACHE_DIR) return env.SAFEPOINT_CACHE_DIR;
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'safepoint');
+}
 
 interface IndexFile {
   readonly version: 1;

@@ -106,8 +106,6 @@ export async function saveSnapshot(repo: Repository, sn: Snapshot): Promise<stri
 export async function loadSnapshots(repo: Repository, filter: SnapshotFilter = {}, onDamaged?: (id: string, err: unknown) => void, onProgress?: (done: number, total: number) => void): Promise<SnapshotWithId[]> {
   const ids: string[] = [];
   for await (const id of repo.listIds('snapshots')) ids.push(id);
-  // forgotten snapshots leave the local copy (remote repositories) when a listing shows them gone
-  await repo.snapshotCache?.keepOnly(new Set(ids));
   // this host's list (snapshot-index.ts): only the snapshots it does not hold yet are read
   const known = repo.snapshotIndex ? await repo.snapshotIndex.read() : new Map<string, Snapshot>();
   let read = 0;
