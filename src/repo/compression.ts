@@ -43,3 +43,19 @@ export class BlobCompressor {
 export function decompress(data: Uint8Array): Buffer {
   return zstdDecompress(data);
 }
+
+/**
+ * Decompresses blobs into a buffer it reuses: a restore thread decodes blob after blob, and a fresh output buffer per
+ * blob is garbage the thread would hold until its next collection. One instance per thread.
+ */
+export class BlobDecompressor {
+  readonly #dctx = new binding.DCtx();
+  #out = Buffer.alloc(0);
+
+  /** The `rawLength` decompressed bytes, as a view into this decompressor's buffer: valid until its next call. */
+  decompress(data: Uint8Array, rawLength: number): Buffer {
+    if (this.#out.length < rawLength) this.#out = Buffer.allocUnsafeSlow(Math.max(rawLength, 64 * 1024));
+    const n = this.#dctx.decompress(this.#out.subarray(0, rawLength), data);
+    return this.#out.subarray(0, n);
+  }
+}

@@ -6,8 +6,9 @@
 import { closeSync, fchmodSync, fchownSync, futimesSync, openSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { blobId, open as openBox } from '../repo/crypto.js';
-import { decompress } from '../repo/compression.js';
+import { BlobDecompressor } from '../repo/compression.js';
 import { dataRuns, nsToSeconds } from '../util/small-files.js';
+import { GarbageMeter } from '../util/gc.js';
 
 export interface SmallFile {
   readonly rel: string;
@@ -43,6 +44,9 @@ export type WriteResult = { readonly rel: string; readonly extent?: number; read
 const { encKey, macKey } = workerData as { encKey: Uint8Array; macKey: Uint8Array };
 const enc = Buffer.from(encKey);
 const mac = Buffer.from(macKey);
+/** Every blob leaves its decrypted copy and every batch its pack bytes: freed every 8 MiB. */
+const garbage = new GarbageMeter(8 * 1024 * 1024);
+const decompressor = new BlobDecompressor();
 
 parentPort?.on('message', (m: { seq: number; bytes: Uint8Array; items: WriteItem[] }) => {
   const results: WriteResult[] = [];
@@ -51,7 +55,7 @@ parentPort?.on('message', (m: { seq: number; bytes: Uint8Array; items: WriteItem
     let plain: Buffer;
     try {
       const inner = openBox(enc, bytes.subarray(item.at, item.at + item.length), `blob ${item.id.slice(0, 8)}`);
-      plain = item.compressed ? decompress(inner) : inner;
+      plain = item.compressed ? decompressor.decompress(inner, item.rawLength) : inner;
       if (plain.length !== item.rawLength || blobId(mac, plain) !== item.id) throw new Error(`blob ${item.id.slice(0, 8)}: content does not match its id`);
     } catch (err) {
       // damaged in this copy: the main thread reads it again (another target, another pack) and writes it there
@@ -77,6 +81,9 @@ parentPort?.on('message', (m: { seq: number; bytes: Uint8Array; items: WriteItem
     }
   }
   parentPort?.postMessage({ seq: m.seq, results });
+  const dropped = bytes.length + m.items.reduce((n, i) => n + i.length, 0);
+  setImmediate(() => garbage.add(dropped)); // once this batch's buffers are out of scope
+
 });
 
 /** Positional write that leaves runs of zeros as holes (sparse files stay sparse); returns the extent. */

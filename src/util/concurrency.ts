@@ -46,3 +46,29 @@ export class Semaphore {
     }
   }
 }
+
+/**
+ * A budget of bytes in flight: `acquire(n)` waits until n more fit under the limit. One request larger than the whole
+ * limit is let through when nothing else is held, so it cannot wait forever.
+ */
+export class ByteBudget {
+  readonly #limit: number;
+  #used = 0;
+  #waiters: (() => void)[] = [];
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+  get used(): number {
+    return this.#used;
+  }
+  async acquire(n: number): Promise<void> {
+    while (this.#used > 0 && this.#used + n > this.#limit) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    this.#used += n;
+  }
+  release(n: number): void {
+    this.#used -= n;
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+}

@@ -12,3 +12,22 @@ const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major'; execut
 export function collectNow(): void {
   gc({ type: 'major', execution: 'async' });
 }
+
+/**
+ * Counts the bytes of short-lived buffers a thread has dropped (decrypted and decompressed blobs, pack reads) and
+ * collects the young generation after every `every` bytes. A worker thread allocates few JS objects, so V8 would
+ * otherwise wait for its external-memory limit (tens of MiB per thread) before freeing any of them.
+ */
+export class GarbageMeter {
+  readonly #every: number;
+  #bytes = 0;
+  constructor(every: number) {
+    this.#every = every;
+  }
+  add(bytes: number): void {
+    this.#bytes += bytes;
+    if (this.#bytes < this.#every) return;
+    this.#bytes = 0;
+    gc({ type: 'minor' });
+  }
+}

@@ -36,7 +36,7 @@ interface Slot {
 }
 
 const SMALL_BATCH = 32;
-const WORKER_BUDGET = 12 * 1024 * 1024;
+const WORKER_BUDGET = 4 * 1024 * 1024;
 
 /**
  * Reads and chunks files on worker threads (one per core); each worker names its chunks, asks here which are new,

@@ -8,6 +8,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { BlobEncoder } from '../../repo/blob-encoder.js';
 import { chunkFile } from '../../repo/chunker.js';
 import { readSmallSync } from '../../util/small-files.js';
+import { ByteBudget } from '../../util/concurrency.js';
+import { GarbageMeter } from '../../util/gc.js';
+import { ChunkRing } from './chunk-ring.js';
 import type { FileJob, FromWorker, ToWorker, WorkerSetup } from './protocol.js';
 
 const setup = workerData as WorkerSetup;
@@ -17,40 +20,15 @@ const port = parentPort!;
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 
 /** Read-but-unresolved bytes, bounded by setup.budget. */
-let held = 0;
-let wake: (() => void)[] = [];
-async function reserve(n: number): Promise<void> {
-  while (held > 0 && held + n > setup.budget) await new Promise<void>((r) => wake.push(r));
-  held += n;
-}
-function release(n: number): void {
-  held -= n;
-  const w = wake;
-  wake = [];
-  for (const f of w) f();
-}
-
+const held = new ByteBudget(setup.budget);
 /**
- * Chunk memory is recycled: a chunk never leaves this thread (its encrypted box does), so once it is encoded or
- * dropped its buffer serves the next one. Fresh 1 MiB allocations cost more in page faults than the copy itself.
+ * Chunk memory: the held chunks, plus the largest chunk (a file's next chunk waits for room in the budget once it
+ * is read), plus slack for the space a wrap skips. A chunk that finds no room gets a buffer of its own (counted).
  */
-const free = new Map<number, ArrayBuffer[]>();
-let freeBytes = 0;
-const MAX_FREE = 16 * 1024 * 1024;
-function allocChunk(size: number): Buffer {
-  const cls = Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(1, size))));
-  const ab = free.get(cls)?.pop();
-  if (ab) freeBytes -= cls;
-  return Buffer.from(ab ?? new ArrayBuffer(cls), 0, size);
-}
-function recycle(chunk: Buffer): void {
-  const ab = chunk.buffer as ArrayBuffer;
-  if (freeBytes + ab.byteLength > MAX_FREE) return;
-  let list = free.get(ab.byteLength);
-  if (!list) free.set(ab.byteLength, (list = []));
-  list.push(ab);
-  freeBytes += ab.byteLength;
-}
+const chunks = new ChunkRing(setup.budget + setup.chunker.maxSize + 2 * 1024 * 1024);
+/** The ciphers' output copied into each box, and chunks that did not fit in the ring: collected every 8 MiB. */
+const garbage = new GarbageMeter(8 * 1024 * 1024);
+const allocChunk = (size: number): Buffer => chunks.alloc(size);
 
 const waiting = new Map<number, { id: string; chunk: Buffer }>();
 let seq = 0;
@@ -67,7 +45,7 @@ async function ingest(job: FileJob): Promise<void> {
   const ids: string[] = [];
   let size = 0;
   const take = async (chunk: Buffer): Promise<void> => {
-    await reserve(chunk.length);
+    await held.acquire(chunk.length);
     const id = createHmac('sha256', macKey).update(chunk).digest('hex');
     const s = seq++;
     waiting.set(s, { id, chunk });
@@ -84,8 +62,16 @@ async function ingest(job: FileJob): Promise<void> {
     if (job.size < setup.chunker.minSize) {
       // synchronous on purpose: this thread exists to read, and a thread-pool round trip per call costs more than
       // the call itself for a small file in the page cache (each worker is one reader, like restic's file readers)
-      const buf = readSmallSync(job.path, job.size, allocChunk(job.size));
+      const into = allocChunk(job.size);
+      let buf: Buffer;
+      try {
+        buf = readSmallSync(job.path, job.size, into);
+      } catch (err) {
+        chunks.release(into);
+        throw err;
+      }
       if (buf.length > 0) await take(buf);
+      else chunks.release(into);
     } else {
       const fh = await open(job.path, 'r');
       try {
@@ -136,12 +122,13 @@ port.on('message', (m: ToWorker) => {
       pump();
       break;
     case 'verdict': {
+      let dropped = 0;
       for (const s of m.drop) {
         const w = waiting.get(s);
         waiting.delete(s);
         if (w) {
-          release(w.chunk.length);
-          recycle(w.chunk);
+          held.release(w.chunk.length);
+          dropped += chunks.release(w.chunk);
         }
       }
       const items: { id: string; box: ArrayBuffer; rawLength: number; compressed: boolean }[] = [];
@@ -151,13 +138,14 @@ port.on('message', (m: ToWorker) => {
         waiting.delete(s);
         const { box, compressed } = encoder.encode(w.chunk);
         items.push({ id: w.id, box: box.buffer as ArrayBuffer, rawLength: w.chunk.length, compressed });
-        recycle(w.chunk);
+        dropped += chunks.release(w.chunk) + box.length;
       }
       if (items.length > 0) post({ t: 'blobs', items }, items.map((i) => i.box));
+      setImmediate(() => garbage.add(dropped)); // once this verdict's buffers are out of scope
       break;
     }
     case 'ack':
-      release(m.bytes);
+      held.release(m.bytes);
       break;
   }
 });
