@@ -235,7 +235,7 @@ test('the demo (npm start) recovers the project, reading the damaged target\'s p
   assert.equal(events.at(-1)?.ok, true);
 });
 
-test('bin/safepoint runs the CLI through a link (as npm installs it), tunes glibc\'s allocator, and lets the caller override it', async () => {
+test('bin/safepoint runs the CLI through a link (as npm installs it), tunes glibc\'s allocator and V8\'s young generation, and lets the caller override the allocator', async () => {
   const { execFileSync } = await import('node:child_process');
   const { symlink, chmod } = await import('node:fs/promises');
   const { CLI } = await import('./helpers.js');
@@ -250,7 +250,7 @@ test('bin/safepoint runs the CLI through a link (as npm installs it), tunes glib
     await writeFile(fake, '#!/bin/sh\necho "$MALLOC_ARENA_MAX $MALLOC_MMAP_THRESHOLD_ $MALLOC_TRIM_THRESHOLD_ [$SAFEPOINT_MALLOC_SET] $*"\n');
     await chmod(fake, 0o755);
     const env = { ...process.env, NODE: fake, MALLOC_ARENA_MAX: undefined, MALLOC_MMAP_THRESHOLD_: undefined, MALLOC_TRIM_THRESHOLD_: undefined };
-    assert.equal(execFileSync(join(t.path, 'safepoint'), ['backup', 'a b'], { encoding: 'utf8', env }).trim(), `2 131072 131072 [MALLOC_ARENA_MAX MALLOC_MMAP_THRESHOLD_ MALLOC_TRIM_THRESHOLD_] ${CLI} backup a b`);
+    assert.equal(execFileSync(join(t.path, 'safepoint'), ['backup', 'a b'], { encoding: 'utf8', env }).trim(), `2 131072 131072 [MALLOC_ARENA_MAX MALLOC_MMAP_THRESHOLD_ MALLOC_TRIM_THRESHOLD_] --max-semi-space-size=2 ${CLI} backup a b`);
     assert.match(execFileSync(join(t.path, 'safepoint'), [], { encoding: 'utf8', env: { ...env, MALLOC_ARENA_MAX: '8' } }), /^8 131072 131072 \[MALLOC_MMAP_THRESHOLD_ MALLOC_TRIM_THRESHOLD_\]/, 'what the caller set is theirs');
   } finally {
     await t.cleanup();

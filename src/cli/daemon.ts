@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseDuration } from '../config/duration.js';
 import { UsageError, errorMessage } from '../util/errors.js';
 import { table } from '../util/format.js';
+import { runtimeFlags } from '../util/malloc-env.js';
 import { stateDir } from '../util/state-dir.js';
 import type { Context } from './context.js';
 
@@ -32,7 +33,7 @@ async function runDaemon(c: Context, f: DaemonFlags): Promise<number> {
   if (timeoutMs <= 0) throw new UsageError('--job-timeout must be more than 0');
   const configPath = cfg.file;
   const folder = f.stateDir ? resolve(f.stateDir) : stateDir();
-  const command = [process.execPath, resolve(process.argv[1] ?? 'safepoint'), '--config', configPath,
+  const command = [process.execPath, ...runtimeFlags(), resolve(process.argv[1] ?? 'safepoint'), '--config', configPath,
     ...(c.opts.passwordFile ? ['--password-file', resolve(c.opts.passwordFile)] : [])];
   if (!f.list) {
     // the daemon and every job it runs log as JSON lines (pino) with their operation ids: by default into its state folder

@@ -80,8 +80,9 @@ describe('MasterIndex', () => {
     idx.addPack(b);
     const locs = idx.lookup(shared);
     assert.equal(locs.length, 2);
-    assert.deepEqual(locs[0], { pack: a.id, type: 'data', offset: 100, length: 101, rawLength: 71, compressed: true });
-    assert.deepEqual(locs[1], { pack: b.id, type: 'data', offset: 0, length: 100, rawLength: 70, compressed: false });
+    assert.deepEqual(locs[0], { id: shared, pack: a.id, type: 'data', offset: 100, length: 101, rawLength: 71, compressed: true });
+    assert.deepEqual(locs[1], { id: shared, pack: b.id, type: 'data', offset: 0, length: 100, rawLength: 70, compressed: false });
+    assert.equal(idx.pack(a.id)!.blobs[1], locs[0], 'one object per blob serves the pack list and the lookup');
     assert.deepEqual(idx.lookup(onlyA).map((l) => l.pack), [a.id]);
     assert.deepEqual(idx.lookup(onlyB).map((l) => l.pack), [b.id]);
     assert.equal(idx.blobCount, 3);
@@ -107,8 +108,9 @@ describe('MasterIndex', () => {
     assert.equal(idx.lookup(y).length, 1);
     assert.equal(idx.packCount, 1);
     assert.equal(idx.blobCount, 2);
-    assert.equal(idx.pack(p.id), p);
-    assert.deepEqual([...idx.packs()], [p]);
+    const located = { ...p, blobs: p.blobs.map((b) => ({ ...b, pack: p.id })) };
+    assert.deepEqual(idx.pack(p.id), located);
+    assert.deepEqual([...idx.packs()], [located]);
   });
 
   it('answers has/lookup/pack for unknown ids', () => {

@@ -40,20 +40,22 @@ export function decodeIndex(json: IndexFileJson): PackEntry[] {
   }));
 }
 
-/** The union of all index files: blob id → locations, and pack id → its blobs. */
+/** The union of all index files: blob id → locations, and pack id → its blobs (each blob also carrying its pack id). */
 export class MasterIndex {
   readonly #blobs = new Map<string, BlobLocation | BlobLocation[]>();
   readonly #packs = new Map<string, PackEntry>();
 
   addPack(p: PackEntry): void {
     if (this.#packs.has(p.id)) return;
-    this.#packs.set(p.id, p);
-    for (const b of p.blobs) {
-      const loc: BlobLocation = { pack: p.id, type: b.type, offset: b.offset, length: b.length, rawLength: b.rawLength, compressed: b.compressed };
-      const prev = this.#blobs.get(b.id);
-      if (prev === undefined) this.#blobs.set(b.id, loc);
+    // one object per blob serves both maps (a pack's list and the blob's locations): the index is most of what a
+    // large repository keeps in memory
+    const blobs = p.blobs.map((b): PackedBlob & BlobLocation => ('pack' in b && b.pack === p.id ? (b as PackedBlob & BlobLocation) : { ...b, pack: p.id }));
+    this.#packs.set(p.id, { id: p.id, type: p.type, blobs });
+    for (const loc of blobs) {
+      const prev = this.#blobs.get(loc.id);
+      if (prev === undefined) this.#blobs.set(loc.id, loc);
       else if (Array.isArray(prev)) prev.push(loc);
-      else this.#blobs.set(b.id, [prev, loc]);
+      else this.#blobs.set(loc.id, [prev, loc]);
     }
   }
 

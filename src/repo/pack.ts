@@ -16,13 +16,14 @@ export interface PackedBlob {
 const ENTRY = 42;
 export const PACK_TARGET_SIZE = 16 * 1024 * 1024;
 
-/** Accumulates encrypted blobs in memory and produces the pack bytes and its id. */
+/** Accumulates encrypted blobs (in memory, or handed out in order to be streamed) and produces the pack's header and id. */
 export class PackBuilder {
   readonly type: BlobType;
   readonly #parts: Buffer[] = [];
   readonly #blobs: PackedBlob[] = [];
   readonly #hash: Hash = createHash('sha256');
   #size = 0;
+  #held = 0;
 
   constructor(type: BlobType) {
     this.type = type;
@@ -37,12 +38,23 @@ export class PackBuilder {
   get full(): boolean {
     return this.#size >= PACK_TARGET_SIZE;
   }
+  /** Bytes of boxes added and not yet taken by `takeParts`. */
+  get heldBytes(): number {
+    return this.#held;
+  }
+
+  /** The boxes added since the last call, in order, for a caller that streams the pack; `finish` returns the rest. */
+  takeParts(): Buffer[] {
+    this.#held = 0;
+    return this.#parts.splice(0);
+  }
 
   add(id: string, box: Buffer, rawLength: number, compressed: boolean): void {
     this.#blobs.push({ id, type: this.type, offset: this.#size, length: box.length, rawLength, compressed });
     this.#parts.push(box);
     this.#hash.update(box);
     this.#size += box.length;
+    this.#held += box.length;
   }
 
   /** Seals the header and returns the pack as parts (blobs, header, length). The builder must not be used afterwards. */

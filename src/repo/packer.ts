@@ -2,24 +2,41 @@ import type { BlobType } from './ids.js';
 import { packPath } from './ids.js';
 import type { PackEntry } from './index-file.js';
 import { PackBuilder } from './pack.js';
-import { collectNow } from '../util/gc.js';
+import type { ObjectWriter } from '../storage/storage.js';
+import { GarbageMeter, collectNow } from '../util/gc.js';
 
 /** Where finished packs go: the repository writes them and records them in the index. */
 export interface PackSink {
   writePack(id: string, path: string, parts: readonly Buffer[]): Promise<void>;
   packWritten(entry: PackEntry): Promise<void>;
+  /** When the storage can write an object in pieces: packs are streamed to it as they fill instead of held. */
+  openPackWriter?(): Promise<ObjectWriter>;
+}
+
+/** Bytes of boxes a streamed pack gathers before writing them out (one write call per MiB, not per blob). */
+const STREAM_BYTES = 1024 * 1024;
+
+/** A pack being filled; with a writer, its boxes are written out as they come and only a MiB is held. */
+interface OpenPack {
+  readonly builder: PackBuilder;
+  readonly writer?: Promise<ObjectWriter>;
+  /** The writes so far, in order. */
+  chain?: Promise<void>;
 }
 
 /**
  * Groups encrypted blobs into packs of one type and writes each finished pack, with a bounded number of
- * writes in flight: `add` waits when that many packs are being written, which bounds memory.
+ * writes in flight: `add` waits when that many packs are being written, which bounds memory. Where the storage
+ * has writers (a local folder), packs are streamed while they fill, so memory does not hold whole packs at all.
  */
 export class Packer {
   readonly #encKey: Buffer;
   readonly #sink: PackSink;
   readonly #maxInFlight: number;
-  readonly #open = new Map<BlobType, PackBuilder>();
+  readonly #open = new Map<BlobType, OpenPack>();
   readonly #inFlight = new Set<Promise<void>>();
+  /** Streamed boxes are garbage once written: their wrappers are young, so a minor collection frees them. */
+  readonly #garbage = new GarbageMeter(16 * 1024 * 1024);
   #failure: unknown = undefined;
 
   constructor(encKey: Buffer, sink: PackSink, maxInFlight = 2) {
@@ -30,23 +47,31 @@ export class Packer {
 
   async add(type: BlobType, id: string, box: Buffer, rawLength: number, compressed: boolean): Promise<void> {
     this.#throwIfFailed();
-    let b = this.#open.get(type);
-    if (!b) {
-      b = new PackBuilder(type);
-      this.#open.set(type, b);
+    let p = this.#open.get(type);
+    if (!p) {
+      const writer = this.#sink.openPackWriter?.();
+      p = writer ? { builder: new PackBuilder(type), writer, chain: writer.then(() => undefined) } : { builder: new PackBuilder(type) };
+      this.#open.set(type, p);
     }
-    b.add(id, box, rawLength, compressed);
-    if (b.full) {
+    p.builder.add(id, box, rawLength, compressed);
+    if (p.builder.full) {
       this.#open.delete(type);
-      await this.#write(b);
+      await this.#write(p);
+    } else if (p.writer && p.chain && p.builder.heldBytes >= STREAM_BYTES) {
+      const writer = p.writer;
+      const parts = p.builder.takeParts();
+      p.chain = p.chain.then(async () => (await writer).write(parts));
+      await p.chain; // the caller waits for the disk: this bounds what is held
+      this.#garbage.add(byteLength(parts));
     }
   }
 
   /** Writes every open pack and waits for all writes. */
   async flush(): Promise<void> {
-    for (const [type, b] of this.#open) {
+    for (const [type, p] of this.#open) {
       this.#open.delete(type);
-      if (b.count > 0) await this.#write(b);
+      if (p.builder.count > 0) await this.#write(p);
+      else await abortWriter(p);
     }
     while (this.#inFlight.size > 0) await Promise.race(this.#inFlight);
     this.#throwIfFailed();
@@ -54,31 +79,57 @@ export class Packer {
 
   /** Forgets the open packs and waits for writes in flight, ignoring their failures (after an error). */
   async settle(): Promise<void> {
+    const open = [...this.#open.values()];
     this.#open.clear();
+    await Promise.all(open.map(abortWriter));
     while (this.#inFlight.size > 0) await Promise.race(this.#inFlight);
   }
 
-  async #write(b: PackBuilder): Promise<void> {
+  async #write(p: OpenPack): Promise<void> {
     while (this.#inFlight.size >= this.#maxInFlight) await Promise.race(this.#inFlight);
     this.#throwIfFailed();
+    const b = p.builder;
     const { id, parts, blobs } = b.finish(this.#encKey);
-    const p: Promise<void> = this.#sink
-      .writePack(id, packPath(id), parts)
+    const path = packPath(id);
+    const writer = p.writer;
+    const written =
+      writer && p.chain
+        ? p.chain
+            .then(async () => {
+              const w = await writer;
+              await w.write(parts);
+              await w.commit(path);
+            })
+            .catch(async (err: unknown) => {
+              await abortWriter(p);
+              throw err;
+            })
+        : this.#sink.writePack(id, path, parts);
+    const done: Promise<void> = written
       .then(() => this.#sink.packWritten({ id, type: b.type, blobs }))
       .then(() => {
-        // the pack's boxes (16 MiB) are garbage now; V8 would free them only at its next collection, which it
-        // schedules by JS allocations, not by buffer bytes: ask for one (measured: peak RSS of a backup -15 %)
+        // the pack's boxes are garbage now; V8 would free them only at its next collection, which it schedules
+        // by JS allocations, not by buffer bytes: ask for one (measured: peak RSS of a backup -15 %)
+        if (writer) this.#garbage.add(byteLength(parts));
+        else collectNow();
         parts.length = 0;
-        collectNow();
       })
       .catch((err: unknown) => {
         this.#failure ??= err;
       })
-      .finally(() => this.#inFlight.delete(p));
-    this.#inFlight.add(p);
+      .finally(() => this.#inFlight.delete(done));
+    this.#inFlight.add(done);
   }
 
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure;
   }
+}
+
+function byteLength(parts: readonly Buffer[]): number {
+  return parts.reduce((n, b) => n + b.length, 0);
+}
+
+async function abortWriter(p: OpenPack): Promise<void> {
+  await p.writer?.then((w) => w.abort()).catch(() => undefined);
 }

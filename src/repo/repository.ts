@@ -376,6 +376,7 @@ export class Repository implements BlobSaver, BlobLoader {
   #ensurePacker(): Packer {
     this.#packer ??= new Packer(this.key.encKey, {
       writePack: (_id, path, parts) => this.storage.put(path, parts),
+      ...(this.storage.openWriter ? { openPackWriter: () => this.storage.openWriter!() } : {}),
       packWritten: async (entry) => {
         this.index.addPack(entry);
         for (const b of entry.blobs) this.#pending.delete(b.id);
@@ -452,6 +453,13 @@ export class Repository implements BlobSaver, BlobLoader {
     }
     await loading;
     return this.#treeCache.get(id);
+  }
+
+  /** Empties the tree cache (a restore, once its plan is made, reads no tree again). */
+  dropTreeCache(): void {
+    this.#treeCache.clear();
+    this.#treeCacheBytes = 0;
+    this.#treePacks.clear();
   }
 
   /** Trees are cached up to 64 MiB, oldest out first. */

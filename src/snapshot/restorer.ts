@@ -24,6 +24,8 @@ export type RestorerRepo = BlobLoader & {
   readPack(pack: string, offset: number, length: number): Promise<Buffer>;
   decodeBlob(id: string, loc: BlobLocation, box: Buffer): Buffer;
   readonly key: { readonly encKey: Buffer; readonly macKey: Buffer };
+  /** Frees cached trees: the plan has read them all. */
+  dropTreeCache?(): void;
 };
 
 export interface RestoreOptions {
@@ -75,6 +77,7 @@ const BYTES_IN_FLIGHT = 12 * 1024 * 1024;
 export async function restoreTree(repo: RestorerRepo, treeId: string, options: RestoreOptions): Promise<RestoreResult> {
   await prepareTarget(options.target, options.overwrite ?? false);
   const entries = await plan(repo, treeId, options);
+  repo.dropTreeCache?.();
   const errors: string[] = [];
   const fail = (rel: string, err: unknown): void => {
     const msg = errorMessage(err);
@@ -294,7 +297,6 @@ async function verifyFile(repo: RestorerRepo, path: string, node: TreeNode): Pro
 /** A file being written: opened on its first blob, finished (truncate, close, metadata) after its last. */
 interface FileJob {
   readonly e: Entry;
-  readonly path: string;
   remaining: number;
   /** End of the last byte written (holes are not written). */
   extent: number;
@@ -315,10 +317,15 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
   const overwrite = o.overwrite ?? false;
   const byPack = new Map<string, Map<string, Wanted>>();
   // a fresh target holds nothing to replace: skip the lstat per file
-  const create = (path: string): Promise<FileHandle> => (overwrite ? replace(path, true).then(() => open(path, 'wx', 0o600)) : open(path, 'wx', 0o600));
+  // a file's full path is made when it is opened, not kept for every file of the plan
+  const pathOf = (job: FileJob): string => join(o.target, job.e.rel);
+  const create = (job: FileJob): Promise<FileHandle> => {
+    const path = pathOf(job);
+    return overwrite ? replace(path, true).then(() => open(path, 'wx', 0o600)) : open(path, 'wx', 0o600);
+  };
   const finish = async (job: FileJob): Promise<void> => {
     try {
-      const fh = await (job.handle ??= create(job.path));
+      const fh = await (job.handle ??= create(job));
       if (job.extent < job.e.node.size) await fh.truncate(job.e.node.size); // a trailing hole, or an empty file
       await applyMetaToOpenFile(fh, job.e.node);
       await fh.close();
@@ -344,7 +351,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
   };
   const empty: FileJob[] = [];
   for (const e of files) {
-    const job: FileJob = { e, path: join(o.target, e.rel), remaining: e.node.content?.length ?? 0, extent: 0, failed: false, inThreads: 0 };
+    const job: FileJob = { e, remaining: e.node.content?.length ?? 0, extent: 0, failed: false, inThreads: 0 };
     if (job.remaining === 0) {
       empty.push(job);
       continue;
@@ -378,7 +385,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
   const smallFile = (job: FileJob): SmallFile => {
     jobsByRel.set(job.e.rel, job);
     const n = job.e.node;
-    return { rel: job.e.rel, path: job.path, uid: n.uid, gid: n.gid, mode: n.mode, mtime: n.mtime };
+    return { rel: job.e.rel, path: pathOf(job), uid: n.uid, gid: n.gid, mode: n.mode, mtime: n.mtime };
   };
   /** A blob a writer thread could not decode: fetched again (another copy or target) and written from here. */
   const rescue = async (item: WriteItem): Promise<void> => {
@@ -392,7 +399,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
     const place = async (job: FileJob | undefined, offset: number): Promise<void> => {
       if (!job || job.failed) return;
       try {
-        const fh = await (job.handle ??= create(job.path));
+        const fh = await (job.handle ??= create(job));
         job.extent = Math.max(job.extent, await writeChunk(fh, plain, offset));
         if (--job.remaining === 0) await finish(job);
       } catch (err) {
@@ -467,7 +474,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
               const chunkWrites: ChunkWrite[] = [];
               for (const t of chunks) {
                 try {
-                  const fh = await (t.job.handle ??= create(t.job.path));
+                  const fh = await (t.job.handle ??= create(t.job));
                   jobsByRel.set(t.job.e.rel, t.job);
                   chunkWrites.push({ rel: t.job.e.rel, fd: fh.fd, offset: t.offset });
                   t.job.inThreads++;
@@ -497,7 +504,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
               pending.push(
                 (async () => {
                   try {
-                    const fh = await (t.job.handle ??= create(t.job.path));
+                    const fh = await (t.job.handle ??= create(t.job));
                     t.job.extent = Math.max(t.job.extent, await writeChunk(fh, plain, t.offset));
                     if (--t.job.remaining === 0) await finish(t.job);
                   } catch (err) {

@@ -1,5 +1,5 @@
 import { UserError } from '../util/errors.js';
-import type { GetOptions, ObjectInfo, PutOptions, Storage, StorageProperties } from './storage.js';
+import type { GetOptions, ObjectInfo, ObjectWriter, PutOptions, Storage, StorageProperties } from './storage.js';
 
 /** The client is append-only and was asked to delete or replace something. */
 export class AppendOnlyError extends UserError {}
@@ -26,6 +26,12 @@ export class AppendOnlyStorage implements Storage {
   async put(name: string, data: Uint8Array | readonly Uint8Array[], options: PutOptions = {}): Promise<void> {
     if (options.overwrite && !SCRATCH.test(name)) throw refused('replace', name);
     await this.inner.put(name, data, options);
+  }
+
+  /** Writers only create (commit is create-only): allowed, when the storage under the guard has them. */
+  get openWriter(): (() => Promise<ObjectWriter>) | undefined {
+    const inner = this.inner;
+    return inner.openWriter ? () => inner.openWriter!() : undefined;
   }
 
   get(name: string, options?: GetOptions): Promise<Buffer> {

@@ -75,6 +75,20 @@ export interface PutOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * An object written piece by piece and named once complete (a pack: its name is the hash of its bytes). Nothing is
+ * visible under any name before `commit`; a writer that is aborted, or whose process dies, leaves only what
+ * `removeTemporaries` cleans.
+ */
+export interface ObjectWriter {
+  /** Appends the parts, in order. */
+  write(parts: readonly Uint8Array[]): Promise<void>;
+  /** Makes the bytes durable and gives them their name, with `put`'s guarantees (create-only). */
+  commit(name: string): Promise<void>;
+  /** Throws the bytes away. */
+  abort(): Promise<void>;
+}
+
 export interface Storage {
   properties(): StorageProperties;
 
@@ -87,6 +101,12 @@ export interface Storage {
    * them in memory where they can.
    */
   put(name: string, data: Uint8Array | readonly Uint8Array[], options?: PutOptions): Promise<void>;
+
+  /**
+   * Starts an object to be written in pieces (see ObjectWriter), so a pack need not be held in memory until it is
+   * complete. Optional: where it is missing, packs are assembled in memory and written with `put`.
+   */
+  openWriter?(): Promise<ObjectWriter>;
 
   /** Reads an object or a byte range of it. Throws an error for which `isNotFound` is true when it is absent. A range past the end returns fewer bytes (never more than asked). */
   get(name: string, options?: GetOptions): Promise<Buffer>;

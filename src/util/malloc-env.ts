@@ -19,3 +19,8 @@ export function takeMallocTuning(env: NodeJS.ProcessEnv = process.env): void {
 export function mallocTuning(): Readonly<Record<string, string>> {
   return taken;
 }
+
+/** The V8 flags bin/safepoint started this process with (young generation size), for the safepoint runs it starts. */
+export function runtimeFlags(argv: readonly string[] = process.execArgv): string[] {
+  return argv.filter((a) => a.startsWith('--max-semi-space-size='));
+}

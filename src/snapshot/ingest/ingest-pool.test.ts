@@ -66,3 +66,23 @@ test('a broken worker fails every job with IngestFailure, also jobs waiting in a
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('the pool starts its threads with the first file: a backup that reads nothing starts none', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
+  const idle = new IngestPool(fakeRepo(randomBytes(32)), 2);
+  const used = new IngestPool(fakeRepo(randomBytes(32)), 2);
+  try {
+    await idle.drain();
+    assert.equal(idle.threads, 0);
+    await idle.close();
+    await writeFile(join(dir, 'f'), 'x');
+    await assert.rejects(idle.ingest(join(dir, 'f'), 1), /stopped/, 'a closed pool that never started does not start now');
+    assert.equal(idle.threads, 0);
+    assert.equal(used.threads, 0);
+    await used.ingest(join(dir, 'f'), 1);
+    assert.equal(used.threads, 2);
+  } finally {
+    await used.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

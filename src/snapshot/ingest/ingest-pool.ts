@@ -53,14 +53,20 @@ export class IngestPool {
   #batch: FileJob[] = [];
   #batchScheduled = false;
   #next = 0;
+  #started = false;
   #failure: unknown;
   /** Bytes and blobs added to the repository through the pool. */
   dataAdded = 0;
   dataBlobs = 0;
 
+  readonly #setup: WorkerSetup;
+  readonly #workers: number;
+
+  /** Threads start with the first file to read: a backup of an unchanged tree reads none and starts none. */
   constructor(repo: IngestRepo, workers: number) {
     this.#repo = repo;
-    const setup: WorkerSetup = {
+    this.#workers = Math.max(1, workers);
+    this.#setup = {
       macKey: repo.key.macKey,
       encKey: repo.key.encKey,
       gear: repo.gear,
@@ -68,8 +74,12 @@ export class IngestPool {
       compression: repo.config.compression,
       budget: WORKER_BUDGET,
     };
-    for (let i = 0; i < Math.max(1, workers); i++) {
-      const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { workerData: setup , resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+  }
+
+  #start(): void {
+    this.#started = true;
+    for (let i = 0; i < this.#workers; i++) {
+      const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { workerData: this.#setup, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
       const slot: Slot = { worker, jobs: 0, blobs: 0, bytes: 0, chain: Promise.resolve() };
       worker.on('message', (m: FromWorker) => {
         // an error here is the repository's (a failed pack write: disk full...), reported as it is
@@ -82,6 +92,11 @@ export class IngestPool {
       worker.unref();
       this.#slots.push(slot);
     }
+  }
+
+  /** Threads running (none until the first file is sent). */
+  get threads(): number {
+    return this.#slots.length;
   }
 
   /** True once the pool has failed as a whole: job errors are then not the file's fault. */
@@ -117,6 +132,7 @@ export class IngestPool {
   }
 
   async close(): Promise<void> {
+    this.#started = true; // a file sent after this fails instead of starting threads
     const slots = this.#slots.splice(0);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
@@ -129,6 +145,7 @@ export class IngestPool {
   }
 
   #send(jobs: FileJob[]): void {
+    if (!this.#started && this.#failure === undefined) this.#start();
     if (this.#failure !== undefined || this.#slots.length === 0) {
       // failed or closed while these waited for their batch: they fail with the pool's error
       const err = this.#failure ?? new IngestFailure('the ingest threads were stopped');

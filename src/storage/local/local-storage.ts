@@ -2,7 +2,7 @@ import { mkdir, open, readdir, rename, stat as fsStat, unlink, link, type FileHa
 import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, sep } from 'node:path';
 import { isErrno } from '../../util/errors.js';
-import type { GetOptions, ObjectInfo, Storage, StorageProperties } from '../storage.js';
+import type { GetOptions, ObjectInfo, ObjectWriter, Storage, StorageProperties } from '../storage.js';
 
 /**
  * A repository in a folder of a local or mounted file system (NFS and SMB mounts need nothing else).
@@ -70,6 +70,45 @@ export class LocalStorage implements Storage {
       throw err;
     }
     await syncDir(dir);
+  }
+
+  /** A temporary file in `data/` (same file system as every pack), linked under its name on commit. */
+  async openWriter(): Promise<ObjectWriter> {
+    const dir = join(this.#root, 'data');
+    await this.#ensureDir(dir);
+    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const fh = await open(tmp, 'wx', 0o600);
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (closed) return;
+      closed = true;
+      await fh.close();
+    };
+    return {
+      write: async (parts) => {
+        for (const part of parts) {
+          for (let written = 0; written < part.length; ) written += (await fh.write(part, written, part.length - written)).bytesWritten;
+        }
+      },
+      commit: async (name) => {
+        const path = this.#path(name);
+        const target = dirname(path);
+        try {
+          await fh.sync();
+          await close();
+          await this.#ensureDir(target);
+          await link(tmp, path); // create-only, as put
+        } finally {
+          await close().catch(() => undefined);
+          await unlink(tmp).catch(() => undefined);
+        }
+        await syncDir(target);
+      },
+      abort: async () => {
+        await close().catch(() => undefined);
+        await unlink(tmp).catch(() => undefined);
+      },
+    };
   }
 
   async get(name: string, options: GetOptions = {}): Promise<Buffer> {

@@ -97,6 +97,31 @@ export async function runConformance(storage: Storage, prefix = `validate-${rand
     }
     expect(gone, 'the object is still there after remove');
   });
+  const openWriter = storage.openWriter?.bind(storage);
+  if (openWriter) {
+    await check('a writer streams an object in pieces and names it on commit (create-only); an aborted one leaves nothing', async () => {
+      const w = await openWriter();
+      await w.write([big.subarray(0, 100)]);
+      await w.write([big.subarray(100, 3_000_000), big.subarray(3_000_000)]);
+      let before: unknown;
+      await storage.stat(name('streamed')).catch((err: unknown) => (before = err));
+      expect(before !== undefined && storage.isNotFound(before), 'the object was visible before its commit');
+      await w.commit(name('streamed'));
+      expect((await storage.get(name('streamed'))).equals(big), 'the committed object differs from what was written');
+      const again = await openWriter();
+      await again.write([small]);
+      let refused = false;
+      await again.commit(name('streamed')).catch(() => (refused = true));
+      expect(refused, 'a commit replaced an existing object');
+      expect((await storage.get(name('streamed'))).equals(big), 'the object changed');
+      const dropped = await openWriter();
+      await dropped.write([small]);
+      await dropped.abort();
+      const all: string[] = [];
+      for await (const o of storage.list(`${prefix}/`)) all.push(o.name);
+      expect(all.length === 4, `after an abort the prefix holds ${all.length} objects, expected 4`);
+    });
+  }
   await check('clean up', async () => {
     const left: string[] = [];
     for await (const o of storage.list(`${prefix}/`)) left.push(o.name);
