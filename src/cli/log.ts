@@ -4,7 +4,8 @@
  * shared by many (the daemon's, cron's). Written synchronously: a line is on disk before the next step runs, and
  * nothing is lost when the process exits.
  */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createRequire } from 'node:module';
 import { mkdirSync, renameSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -20,8 +21,12 @@ export interface OperationLog extends OutputSink {
   rotate(): void;
 }
 
+/** pino, loaded by the first log opened: a run without a log (`--log-file none`) does not pay its ~9 MiB. */
+const loadPino = (): typeof import('pino') => createRequire(import.meta.url)('pino') as typeof import('pino');
+
 /** A log appending to `file` (created if needed), every line tagged with `opId`. */
 export function openLog(file: string, opId: string, onError?: (err: unknown) => void): OperationLog {
+  const { pino } = loadPino();
   // the log holds everything the run printed (a deploy script's output too): readable by its owner only
   mkdirSync(dirname(resolve(file)), { recursive: true, mode: 0o700 });
   const dest = pino.destination({ dest: resolve(file), sync: true, append: true, mode: 0o600 });

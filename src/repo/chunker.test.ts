@@ -215,6 +215,20 @@ describe('chunkFile', () => {
           await handle.close();
         }
       }
+      // Zeros never match the boundary mask: every chunk is maxSize, longer than the read buffer starts, so it grows.
+      for (const [name, params, length] of [['zeros-small', SMALL, 20 * SMALL.maxSize + 7], ['zeros-default', DEFAULT_CHUNKER_PARAMS, 3 * DEFAULT_CHUNKER_PARAMS.maxSize + 11]] as const) {
+        const data = Buffer.alloc(length);
+        const path = join(dir, name);
+        await writeFile(path, data);
+        const handle = await open(path, 'r');
+        try {
+          const chunks = await collect(chunkFile(handle, GEAR, params));
+          assert.deepEqual(chunks.map((c) => c.length), [...Array<number>(Math.floor(length / params.maxSize)).fill(params.maxSize), length % params.maxSize], name);
+          assert.ok(Buffer.concat(chunks).equals(data), name);
+        } finally {
+          await handle.close();
+        }
+      }
       // Two files chunked in interleaved steps do not share a read buffer.
       const x = bytes('x', 500 * KiB);
       const y = bytes('y', 500 * KiB);

@@ -160,22 +160,40 @@ export async function* chunkStream(source: AsyncIterable<Uint8Array> | Iterable<
 /** Idle read buffers of finished chunkFile calls (never referenced by a yielded chunk). */
 const readBuffers: Buffer[] = [];
 
+/** Bytes asked of each read. */
+const READ_SIZE = 1024 * 1024;
+
 /**
- * Chunks an open file from offset 0 with positional reads into a reused 2*maxSize buffer; the output
- * equals chunkStream over the file's bytes. Chunks are fresh copies.
+ * Chunks an open file from offset 0 with positional reads into a reused buffer; the output equals chunkStream over
+ * the file's bytes. Chunks are fresh copies (from `alloc`).
+ *
+ * The buffer starts at twice the average chunk plus a read and grows (up to maxSize plus a read) only when a chunk
+ * runs longer than it: with normalized chunking, chunks past 2x the average are rare, and a buffer sized for the
+ * largest possible chunk (9 MiB by default) was resident in every thread that had read one large file.
  */
 export async function* chunkFile(handle: FileHandle, gear: Uint32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS, alloc: ChunkAllocator = freshBuffer): AsyncGenerator<Buffer> {
   const pl = plan(gear, params);
-  const size = pl.max + Math.min(pl.max, 1024 * 1024); // room for a whole chunk plus a read
-  const pooled = readBuffers.findIndex((b) => b.length === size);
-  const buf = pooled >= 0 ? readBuffers.splice(pooled, 1)[0]! : Buffer.allocUnsafeSlow(size);
+  const read = Math.min(pl.max, READ_SIZE);
+  const largest = pl.max + read;
+  let buf = readBuffers.pop() ?? Buffer.allocUnsafeSlow(Math.min(largest, 2 * params.avgSize + read));
   try {
     const st: State = { n: 0, h: 0 };
     let position = 0; // file offset of the next read
     let fill = 0; // valid bytes in buf
     let start = 0; // start of the current chunk in buf
     for (;;) {
-      const { bytesRead } = await handle.read(buf, fill, size - fill, position);
+      if (buf.length - fill < read) {
+        // move the current chunk's bytes (< maxSize) to the front; grow when that still leaves no room for a read
+        buf.copyWithin(0, start, fill);
+        fill -= start;
+        start = 0;
+        if (buf.length - fill < read) {
+          const bigger = Buffer.allocUnsafeSlow(Math.min(largest, Math.max(buf.length * 2, fill + read)));
+          buf.copy(bigger, 0, 0, fill);
+          buf = bigger;
+        }
+      }
+      const { bytesRead } = await handle.read(buf, fill, buf.length - fill, position);
       if (bytesRead === 0) break;
       position += bytesRead;
       fill += bytesRead;
@@ -183,11 +201,6 @@ export async function* chunkFile(handle: FileHandle, gear: Uint32Array, params: 
         const chunk = join([buf.subarray(start, cut)], cut - start, alloc);
         start = cut;
         yield chunk;
-      }
-      if (size - fill < pl.max) { // keep room for a whole chunk: move the tail (< maxSize) to the front
-        buf.copyWithin(0, start, fill);
-        fill -= start;
-        start = 0;
       }
     }
     if (fill > start) yield join([buf.subarray(start, fill)], fill - start, alloc);
