@@ -4,6 +4,7 @@
  * shared by many (the daemon's, cron's). Written synchronously: a line is on disk before the next step runs, and
  * nothing is lost when the process exits.
  */
+import type * as Pino from 'pino';
 import type { Logger } from 'pino';
 import { createRequire } from 'node:module';
 import { mkdirSync, renameSync, statSync } from 'node:fs';
@@ -22,7 +23,7 @@ export interface OperationLog extends OutputSink {
 }
 
 /** pino, loaded by the first log opened: a run without a log (`--log-file none`) does not pay its ~9 MiB. */
-const loadPino = (): typeof import('pino') => createRequire(import.meta.url)('pino') as typeof import('pino');
+const loadPino = (): typeof Pino => createRequire(import.meta.url)('pino') as typeof Pino;
 
 /** A log appending to `file` (created if needed), every line tagged with `opId`. */
 export function openLog(file: string, opId: string, onError?: (err: unknown) => void): OperationLog {
