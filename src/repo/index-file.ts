@@ -3,6 +3,8 @@ import type { PackedBlob } from './pack.js';
 
 /** Where a blob lives. */
 export interface BlobLocation {
+  /** The blob's id, where the index holds it: one string shared by everything that refers to the blob. */
+  readonly id?: string;
   readonly pack: string;
   readonly type: BlobType;
   readonly offset: number;
@@ -49,7 +51,8 @@ export class MasterIndex {
     if (this.#packs.has(p.id)) return;
     // one object per blob serves both maps (a pack's list and the blob's locations): the index is most of what a
     // large repository keeps in memory
-    const blobs = p.blobs.map((b): PackedBlob & BlobLocation => ('pack' in b && b.pack === p.id ? (b as PackedBlob & BlobLocation) : { ...b, pack: p.id }));
+    // (an object literal, not a spread: all of them then share one shape with every field in the object itself)
+    const blobs = p.blobs.map((b): PackedBlob & BlobLocation => ({ id: b.id, pack: p.id, type: b.type, offset: b.offset, length: b.length, rawLength: b.rawLength, compressed: b.compressed }));
     this.#packs.set(p.id, { id: p.id, type: p.type, blobs });
     for (const loc of blobs) {
       const prev = this.#blobs.get(loc.id);

@@ -11,7 +11,8 @@ import { dataRuns, nsToSeconds } from '../util/small-files.js';
 import { GarbageMeter } from '../util/gc.js';
 
 export interface SmallFile {
-  readonly rel: string;
+  /** The file's number in the restore's plan. */
+  readonly job: number;
   readonly path: string;
   readonly uid: number;
   readonly gid: number;
@@ -21,7 +22,7 @@ export interface SmallFile {
 
 /** A chunk of a larger file, written at its offset into a descriptor the main thread opened (and will finish). */
 export interface ChunkWrite {
-  readonly rel: string;
+  readonly job: number;
   readonly fd: number;
   readonly offset: number;
 }
@@ -39,7 +40,7 @@ export interface WriteItem {
 
 /** Per small file, or per chunk write (with `extent`: the end of the last byte written, holes skipped). */
 /** One write's outcome; a blob that did not decode is reported once, as `damaged` (its id), for the caller to fetch again. */
-export type WriteResult = { readonly rel: string; readonly extent?: number; readonly error?: string; readonly code?: string; readonly damaged?: string };
+export type WriteResult = { readonly job: number; readonly extent?: number; readonly error?: string; readonly code?: string; readonly damaged?: string };
 
 const { encKey, macKey } = workerData as { encKey: Uint8Array; macKey: Uint8Array };
 const enc = Buffer.from(encKey);
@@ -59,24 +60,24 @@ parentPort?.on('message', (m: { seq: number; bytes: Uint8Array; items: WriteItem
       if (plain.length !== item.rawLength || blobId(mac, plain) !== item.id) throw new Error(`blob ${item.id.slice(0, 8)}: content does not match its id`);
     } catch (err) {
       // damaged in this copy: the main thread reads it again (another target, another pack) and writes it there
-      results.push({ rel: '', damaged: item.id, error: (err as Error).message });
+      results.push({ job: -1, damaged: item.id, error: (err as Error).message });
       continue;
     }
     for (const w of item.writes) {
       try {
-        results.push({ rel: w.rel, extent: writeAt(w.fd, plain, w.offset) });
+        results.push({ job: w.job, extent: writeAt(w.fd, plain, w.offset) });
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        results.push({ rel: w.rel, extent: -1, error: e.message, ...(e.code ? { code: e.code } : {}) });
+        results.push({ job: w.job, extent: -1, error: e.message, ...(e.code ? { code: e.code } : {}) });
       }
     }
     for (const f of item.files) {
       try {
         writeSmall(f, plain);
-        results.push({ rel: f.rel });
+        results.push({ job: f.job });
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        results.push({ rel: f.rel, error: e.message, ...(e.code ? { code: e.code } : {}) });
+        results.push({ job: f.job, error: e.message, ...(e.code ? { code: e.code } : {}) });
       }
     }
   }

@@ -53,9 +53,17 @@ export interface RestoreResult {
   readonly verified: number;
 }
 
+/** A planned entry: its path is made from its parents' names when needed, not kept per entry (30,000 files...). */
 interface Entry {
-  readonly rel: string;
+  readonly parent: Entry | null;
   readonly node: TreeNode;
+}
+
+/** The slash-separated path of an entry below the restore target. */
+function relOf(e: Entry): string {
+  const names: string[] = [];
+  for (let x: Entry | null = e; x; x = x.parent) names.push(x.node.name);
+  return names.reverse().join('/');
 }
 
 const PACK_CONCURRENCY = 3;
@@ -93,45 +101,45 @@ export async function restoreTree(repo: RestorerRepo, treeId: string, options: R
 
   // 1. directories, top-down (each parent is a real directory we made or checked, so nothing follows a link out)
   for (const e of entries) {
-    if (e.node.type === 'dir') await ensureDir(join(options.target, e.rel), options.overwrite ?? false).catch((err: unknown) => fail(e.rel, err));
+    if (e.node.type === 'dir') await ensureDir(join(options.target, relOf(e)), options.overwrite ?? false).catch((err: unknown) => fail(relOf(e), err));
   }
   // 2. files (in parallel), hard links after the first copy, then symlinks and special files
-  const links = new Map<string, string>();
+  const links = new Map<string, Entry>();
   const firstCopies: Entry[] = [];
-  const laterLinks: { e: Entry; first: string }[] = [];
+  const laterLinks: { e: Entry; first: Entry }[] = [];
   for (const e of entries) {
     if (e.node.type !== 'file') continue;
     const key = `${e.node.dev}:${e.node.inode}`;
     const first = e.node.nlink > 1 ? links.get(key) : undefined;
     if (first !== undefined) laterLinks.push({ e, first });
     else {
-      if (e.node.nlink > 1) links.set(key, e.rel);
+      if (e.node.nlink > 1) links.set(key, e);
       firstCopies.push(e);
     }
   }
   await writeFiles(repo, firstCopies, options, progress, fail);
   for (const { e, first } of laterLinks) {
-    const dst = join(options.target, e.rel);
+    const dst = join(options.target, relOf(e));
     await replace(dst, options.overwrite ?? false)
-      .then(() => link(join(options.target, first), dst))
-      .catch((err: unknown) => fail(e.rel, err));
+      .then(() => link(join(options.target, relOf(first)), dst))
+      .catch((err: unknown) => fail(relOf(e), err));
   }
   for (const e of entries) {
     if (e.node.type === 'file' || e.node.type === 'dir') continue;
-    await restoreSpecial(join(options.target, e.rel), e.node, options.overwrite ?? false).catch((err: unknown) => fail(e.rel, err));
+    await restoreSpecial(join(options.target, relOf(e)), e.node, options.overwrite ?? false).catch((err: unknown) => fail(relOf(e), err));
   }
   // 3. directory metadata, deepest first (writing children changes a directory's mtime)
   for (const e of [...entries].reverse()) {
-    if (e.node.type === 'dir') await applyMeta(join(options.target, e.rel), e.node).catch((err: unknown) => fail(e.rel, err));
+    if (e.node.type === 'dir') await applyMeta(join(options.target, relOf(e)), e.node).catch((err: unknown) => fail(relOf(e), err));
   }
   let verified = 0;
   if (options.verify) {
     for (const e of firstCopies) {
       try {
-        await verifyFile(repo, join(options.target, e.rel), e.node);
+        await verifyFile(repo, join(options.target, relOf(e)), e.node);
         verified++;
       } catch (err) {
-        fail(e.rel, err);
+        fail(relOf(e), err);
       }
     }
   }
@@ -157,7 +165,7 @@ async function plan(repo: RestorerRepo, treeId: string, o: RestoreOptions): Prom
   const inc = o.include && o.include.length > 0 ? picomatch([...o.include], { dot: true }) : null;
   const exc = o.exclude && o.exclude.length > 0 ? picomatch([...o.exclude], { dot: true }) : null;
   const out: Entry[] = [];
-  const visit = async (id: string, prefix: string, parentIncluded: boolean): Promise<boolean> => {
+  const visit = async (id: string, parent: Entry | null, prefix: string, parentIncluded: boolean): Promise<boolean> => {
     let any = false;
     for (const node of (await loadTree(repo, id)).nodes) {
       if (!isSafeName(node.name)) throw new IntegrityError(`tree ${id.slice(0, 8)} holds an unsafe name ${JSON.stringify(node.name)}: refusing to restore it`);
@@ -166,18 +174,19 @@ async function plan(repo: RestorerRepo, treeId: string, o: RestoreOptions): Prom
       const included = parentIncluded || inc === null || inc(rel);
       if (node.type === 'dir') {
         const at = out.length;
-        out.push({ rel, node });
-        const childAny = node.subtree ? await visit(node.subtree, rel, included) : false;
+        const dir: Entry = { parent, node };
+        out.push(dir);
+        const childAny = node.subtree ? await visit(node.subtree, dir, rel, included) : false;
         if (included || childAny) any = true;
         else out.splice(at, 1);
       } else if (included) {
-        out.push({ rel, node });
+        out.push({ parent, node });
         any = true;
       }
     }
     return any;
   };
-  await visit(treeId, '', false);
+  await visit(treeId, null, '', false);
   return out;
 }
 
@@ -296,7 +305,11 @@ async function verifyFile(repo: RestorerRepo, path: string, node: TreeNode): Pro
 
 /** A file being written: opened on its first blob, finished (truncate, close, metadata) after its last. */
 interface FileJob {
+  /** Its number: how writer threads name it. */
+  readonly n: number;
   readonly e: Entry;
+  /** Blobs it is made of (its tree node's content list is let go once planned, unless the restore verifies). */
+  readonly chunks: number;
   remaining: number;
   /** End of the last byte written (holes are not written). */
   extent: number;
@@ -318,7 +331,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
   const byPack = new Map<string, Map<string, Wanted>>();
   // a fresh target holds nothing to replace: skip the lstat per file
   // a file's full path is made when it is opened, not kept for every file of the plan
-  const pathOf = (job: FileJob): string => join(o.target, job.e.rel);
+  const pathOf = (job: FileJob): string => join(o.target, relOf(job.e));
   const create = (job: FileJob): Promise<FileHandle> => {
     const path = pathOf(job);
     return overwrite ? replace(path, true).then(() => open(path, 'wx', 0o600)) : open(path, 'wx', 0o600);
@@ -329,18 +342,19 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
       if (job.extent < job.e.node.size) await fh.truncate(job.e.node.size); // a trailing hole, or an empty file
       await applyMetaToOpenFile(fh, job.e.node);
       await fh.close();
+      delete job.handle; // the closed handle would otherwise stay in memory with every finished file
       progress.files++;
       progress.bytes += job.e.node.size;
       o.onProgress?.(progress);
     } catch (err) {
       job.failed = true;
-      fail(job.e.rel, err);
+      fail(relOf(job.e), err);
     }
   };
   const abandon = async (job: FileJob, err: unknown): Promise<void> => {
     if (job.failed) return;
     job.failed = true;
-    fail(job.e.rel, err);
+    fail(relOf(job.e), err);
     // a descriptor a writer thread may still write to must not be closed: its number could be reused by the next
     // file opened, which would then receive this file's bytes
     if (job.inThreads > 0) job.closeWhenIdle = true;
@@ -350,8 +364,11 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
     if (job.handle) await (await job.handle.catch(() => null))?.close().catch(() => undefined);
   };
   const empty: FileJob[] = [];
+  const jobs: FileJob[] = [];
   for (const e of files) {
-    const job: FileJob = { e, remaining: e.node.content?.length ?? 0, extent: 0, failed: false, inThreads: 0 };
+    const chunks = e.node.content?.length ?? 0;
+    const job: FileJob = { n: jobs.length, e, chunks, remaining: chunks, extent: 0, failed: false, inThreads: 0 };
+    jobs.push(job);
     if (job.remaining === 0) {
       empty.push(job);
       continue;
@@ -362,17 +379,19 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
       if (offsets.at(-1) !== e.node.size) throw new IntegrityError(`the index says ${String(offsets.at(-1))} bytes, the snapshot says ${e.node.size}`);
     } catch (err) {
       job.failed = true;
-      fail(e.rel, err);
+      fail(relOf(e), err);
       continue;
     }
-    (e.node.content ?? []).forEach((id, i) => {
-      const loc = repo.locate(id)[0]!;
+    (e.node.content ?? []).forEach((treeId, i) => {
+      const loc = repo.locate(treeId)[0]!;
+      const id = loc.id ?? treeId; // the index's copy of the id: the tree's copies can then go
       let blobs = byPack.get(loc.pack);
       if (!blobs) byPack.set(loc.pack, (blobs = new Map()));
       let b = blobs.get(id);
       if (!b) blobs.set(id, (b = { id, loc, targets: [] }));
       b.targets.push({ job, offset: offsets[i]! });
     });
+    if (!o.verify) (e.node as { content?: string[] }).content = undefined;
   }
   const writes = new Semaphore(WRITE_CONCURRENCY);
   // three pack reads in flight keep a local disk and S3 busy alike: measured against a loopback RGW, 6 was slower
@@ -381,11 +400,9 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
   const inFlight = new ByteBudget(BYTES_IN_FLIGHT);
   const threads = workerCount();
   const writers = !overwrite && threads > 0 ? new RestoreWriters(repo.key, threads) : null;
-  const jobsByRel = new Map<string, FileJob>();
   const smallFile = (job: FileJob): SmallFile => {
-    jobsByRel.set(job.e.rel, job);
     const n = job.e.node;
-    return { rel: job.e.rel, path: pathOf(job), uid: n.uid, gid: n.gid, mode: n.mode, mtime: n.mtime };
+    return { job: job.n, path: pathOf(job), uid: n.uid, gid: n.gid, mode: n.mode, mtime: n.mtime };
   };
   /** A blob a writer thread could not decode: fetched again (another copy or target) and written from here. */
   const rescue = async (item: WriteItem): Promise<void> => {
@@ -393,7 +410,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
     try {
       plain = await repo.loadBlob('data', item.id);
     } catch (err) {
-      await Promise.all([...item.writes, ...item.files].map((w) => jobsByRel.get(w.rel)).map((job) => job && abandon(job, err)));
+      await Promise.all([...item.writes, ...item.files].map((w) => jobs[w.job]).map((job) => job && abandon(job, err)));
       return;
     }
     const place = async (job: FileJob | undefined, offset: number): Promise<void> => {
@@ -407,11 +424,11 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
       }
     };
     for (const f of item.files) {
-      const job = jobsByRel.get(f.rel);
+      const job = jobs[f.job];
       if (job) job.remaining = 1; // taken back from the thread
       await place(job, 0);
     }
-    for (const w of item.writes) await place(jobsByRel.get(w.rel), w.offset);
+    for (const w of item.writes) await place(jobs[w.job], w.offset);
   };
   const handOver = async (bytes: Buffer, items: WriteItem[]): Promise<void> => {
     const finishing: Promise<void>[] = [];
@@ -421,7 +438,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
     } finally {
       // the thread is done with these descriptors (answered, or it died): abandoned files may close now
       for (const w of items.flatMap((i) => i.writes)) {
-        const job = jobsByRel.get(w.rel);
+        const job = jobs[w.job];
         if (job && --job.inThreads === 0 && job.closeWhenIdle) finishing.push(closeHandle(job));
       }
     }
@@ -431,7 +448,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
         if (item) finishing.push(rescue(item));
         continue;
       }
-      const job = jobsByRel.get(r.rel);
+      const job = r.job >= 0 ? jobs[r.job] : undefined;
       if (!job) continue;
       if (r.error !== undefined) {
         finishing.push(abandon(job, Object.assign(new Error(r.error), r.code ? { code: r.code } : {})));
@@ -469,14 +486,13 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
               // the blob is decoded by a writer thread: whole small files are created and finished there; chunks of
               // larger files are written there at their offset into a descriptor opened here (finished here)
               const live = b.targets.filter((t) => !t.job.failed);
-              const files = live.filter((t) => t.job.e.node.content?.length === 1 && t.job.e.node.size <= SMALL_FILE && t.job.handle === undefined);
+              const files = live.filter((t) => t.job.chunks === 1 && t.job.e.node.size <= SMALL_FILE && t.job.handle === undefined);
               const chunks = live.filter((t) => !files.includes(t));
               const chunkWrites: ChunkWrite[] = [];
               for (const t of chunks) {
                 try {
                   const fh = await (t.job.handle ??= create(t.job));
-                  jobsByRel.set(t.job.e.rel, t.job);
-                  chunkWrites.push({ rel: t.job.e.rel, fd: fh.fd, offset: t.offset });
+                  chunkWrites.push({ job: t.job.n, fd: fh.fd, offset: t.offset });
                   t.job.inThreads++;
                 } catch (err) {
                   pending.push(abandon(t.job, err));
@@ -520,6 +536,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
           done.push(Promise.all(pending).then(() => undefined).finally(() => inFlight.release(size)));
         }
         await Promise.all(done);
+        byPack.delete(pack); // this pack's plan (its blobs and where they go) can go
       }),
     ),
   ]).finally(() => writers?.close());
