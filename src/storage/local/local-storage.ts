@@ -72,11 +72,9 @@ export class LocalStorage implements Storage {
     await syncDir(dir);
   }
 
-  /** A temporary file in `data/` (same file system as every pack), linked under its name on commit. */
+  /** A temporary file in the repository's folder (the file system of every object), linked under its name on commit. */
   async openWriter(): Promise<ObjectWriter> {
-    const dir = join(this.#root, 'data');
-    await this.#ensureDir(dir);
-    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const tmp = join(this.#root, `.tmp-${randomBytes(8).toString('hex')}`);
     const fh = await open(tmp, 'wx', 0o600);
     let closed = false;
     const close = async (): Promise<void> => {
