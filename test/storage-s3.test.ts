@@ -1,6 +1,6 @@
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -109,6 +109,23 @@ describe('S3 storage against a real Ceph RGW', () => {
     const missing = await rejection(s.get('data/ab/missing'));
     assert.equal(s.isNotFound(missing), true);
     assert.match((missing as Error).message, new RegExp(`s3:${g.endpoint}/conformance/packs: get data/ab/missing: no such object`));
+  });
+
+  it('a put given the data\'s SHA-256 is checked by the server with it: the right hash stores, a wrong one is refused', async (t) => {
+    const g = gateway(t);
+    if (!g) return;
+    const s = open(g, 'hashed');
+    await s.create!();
+    const pack = randomBytes(3 << 20);
+    const parts = [pack.subarray(0, 1000), pack.subarray(1000)];
+    const sha256 = createHash('sha256').update(pack).digest('hex');
+    await s.put('data/cd/good', parts, { sha256 });
+    assert.ok((await s.get('data/cd/good')).equals(pack));
+    const wrong = createHash('sha256').update('something else').digest('hex');
+    const err = await rejection(s.put('data/cd/bad', parts, { sha256: wrong }));
+    assert.match((err as Error).message, /XAmzContentSHA256Mismatch|sha256|400/i);
+    assert.equal(s.isPermanent(err), false, 'a body damaged in transit is worth another try');
+    assert.equal(s.isNotFound(await rejection(s.stat('data/cd/bad'))), true, 'nothing was stored under the name');
   });
 
   it('lists past one page of 1000 keys', async (t) => {
@@ -230,7 +247,7 @@ describe('S3 error classification (no server)', () => {
   });
 
   it('retries what can pass: 5xx, throttling, timeouts, damaged bodies and network errors', () => {
-    const transient = [sdk('InternalError', 500), sdk('ServiceUnavailable', 503), sdk('SlowDown', 503), sdk('TooManyRequests', 429), sdk('RequestTimeout', 400), sdk('BadDigest', 400), sdk('Unknown', 408), sdk('TimeoutError'), net('ECONNRESET'), net('ECONNREFUSED'), net('ETIMEDOUT'), net('EAI_AGAIN')];
+    const transient = [sdk('InternalError', 500), sdk('ServiceUnavailable', 503), sdk('SlowDown', 503), sdk('TooManyRequests', 429), sdk('RequestTimeout', 400), sdk('BadDigest', 400), sdk('XAmzContentSHA256Mismatch', 400), sdk('Unknown', 408), sdk('TimeoutError'), net('ECONNRESET'), net('ECONNREFUSED'), net('ETIMEDOUT'), net('EAI_AGAIN')];
     for (const e of transient) assert.equal(s.isPermanent(e), false, `${e.name} ${(e as { code?: string }).code ?? ''}`);
   });
 

@@ -375,7 +375,8 @@ export class Repository implements BlobSaver, BlobLoader {
 
   #ensurePacker(): Packer {
     this.#packer ??= new Packer(this.key.encKey, {
-      writePack: (_id, path, parts) => this.storage.put(path, parts),
+      // a pack's id is the SHA-256 of its bytes: the storage may have the server check the upload with it
+      writePack: (id, path, parts) => this.storage.put(path, parts, { sha256: id }),
       ...(this.storage.openWriter ? { openPackWriter: () => this.storage.openWriter!() } : {}),
       packWritten: async (entry) => {
         this.index.addPack(entry);

@@ -72,6 +72,12 @@ export interface GetOptions {
 export interface PutOptions {
   /** Replace an existing object (only lock files are ever replaced); default: fail when it exists. */
   readonly overwrite?: boolean;
+  /**
+   * The hex SHA-256 of the data, when the caller has it (a pack's name is the hash of its bytes): a backend that
+   * can have the server check the upload with it does so instead of hashing the data again (S3: the signed
+   * x-amz-content-sha256, in place of a Content-MD5).
+   */
+  readonly sha256?: string;
   readonly signal?: AbortSignal;
 }
 
