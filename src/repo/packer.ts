@@ -16,12 +16,14 @@ export interface PackSink {
 /** Bytes of boxes a streamed pack gathers before writing them out (one write call per MiB, not per blob). */
 const STREAM_BYTES = 1024 * 1024;
 
-/** A pack being filled; with a writer, its boxes are written out as they come and only a MiB is held. */
+/** A pack being filled; streamed, its boxes are written out as they come and only a MiB is held. */
 interface OpenPack {
   readonly builder: PackBuilder;
-  readonly writer?: Promise<ObjectWriter>;
-  /** The writes so far, in order. */
-  chain?: Promise<void>;
+  readonly stream?: {
+    readonly writer: Promise<ObjectWriter>;
+    /** The writes so far, in order. */
+    chain: Promise<void>;
+  };
 }
 
 /**
@@ -50,18 +52,18 @@ export class Packer {
     let p = this.#open.get(type);
     if (!p) {
       const writer = this.#sink.openPackWriter?.();
-      p = writer ? { builder: new PackBuilder(type), writer, chain: writer.then(() => undefined) } : { builder: new PackBuilder(type) };
+      p = { builder: new PackBuilder(type), ...(writer ? { stream: { writer, chain: writer.then(() => undefined) } } : {}) };
       this.#open.set(type, p);
     }
     p.builder.add(id, box, rawLength, compressed);
     if (p.builder.full) {
       this.#open.delete(type);
       await this.#write(p);
-    } else if (p.writer && p.chain && p.builder.heldBytes >= STREAM_BYTES) {
-      const writer = p.writer;
+    } else if (p.stream && p.builder.heldBytes >= STREAM_BYTES) {
+      const { stream } = p;
       const parts = p.builder.takeParts();
-      p.chain = p.chain.then(async () => (await writer).write(parts));
-      await p.chain; // the caller waits for the disk: this bounds what is held
+      stream.chain = stream.chain.then(async () => (await stream.writer).write(parts));
+      await stream.chain; // the caller waits for the disk: this bounds what is held
       this.#garbage.add(byteLength(parts));
     }
   }
@@ -91,26 +93,25 @@ export class Packer {
     const b = p.builder;
     const { id, parts, blobs } = b.finish(this.#encKey);
     const path = packPath(id);
-    const writer = p.writer;
-    const written =
-      writer && p.chain
-        ? p.chain
-            .then(async () => {
-              const w = await writer;
-              await w.write(parts);
-              await w.commit(path);
-            })
-            .catch(async (err: unknown) => {
-              await abortWriter(p);
-              throw err;
-            })
-        : this.#sink.writePack(id, path, parts);
+    const { stream } = p;
+    const written = stream
+      ? stream.chain
+          .then(async () => {
+            const w = await stream.writer;
+            await w.write(parts);
+            await w.commit(path);
+          })
+          .catch(async (err: unknown) => {
+            await abortWriter(p);
+            throw err;
+          })
+      : this.#sink.writePack(id, path, parts);
     const done: Promise<void> = written
       .then(() => this.#sink.packWritten({ id, type: b.type, blobs }))
       .then(() => {
         // the pack's boxes are garbage now; V8 would free them only at its next collection, which it schedules
         // by JS allocations, not by buffer bytes: ask for one (measured: peak RSS of a backup -15 %)
-        if (writer) this.#garbage.add(byteLength(parts));
+        if (stream) this.#garbage.add(byteLength(parts));
         else collectNow();
         parts.length = 0;
       })
@@ -131,5 +132,5 @@ function byteLength(parts: readonly Buffer[]): number {
 }
 
 async function abortWriter(p: OpenPack): Promise<void> {
-  await p.writer?.then((w) => w.abort()).catch(() => undefined);
+  await p.stream?.writer.then((w) => w.abort()).catch(() => undefined);
 }

@@ -83,7 +83,7 @@ parentPort?.on('message', (m: { seq: number; bytes: Uint8Array; items: WriteItem
   }
   parentPort?.postMessage({ seq: m.seq, results });
   const dropped = bytes.length + m.items.reduce((n, i) => n + i.length, 0);
-  setImmediate(() => garbage.add(dropped)); // once this batch's buffers are out of scope
+  garbage.addSoon(dropped);
 
 });
 

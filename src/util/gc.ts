@@ -30,4 +30,9 @@ export class GarbageMeter {
     this.#bytes = 0;
     gc({ type: 'minor' });
   }
+
+  /** `add`, once the current message handler has returned: buffers still in its scope would survive a collection now. */
+  addSoon(bytes: number): void {
+    setImmediate(() => this.add(bytes));
+  }
 }

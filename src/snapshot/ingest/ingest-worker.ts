@@ -146,7 +146,7 @@ port.on('message', (m: ToWorker) => {
         dropped += chunks.release(w.chunk) + box.length;
       }
       if (items.length > 0) post({ t: 'blobs', items }, items.map((i) => i.box));
-      setImmediate(() => garbage.add(dropped)); // once this verdict's buffers are out of scope
+      garbage.addSoon(dropped);
       break;
     }
     case 'ack':

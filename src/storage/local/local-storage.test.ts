@@ -145,6 +145,21 @@ describe('LocalStorage', () => {
     assert.equal(s.isPermanent(Object.assign(new Error('x'), { code: 'ECONNRESET' })), false);
   });
 
+  it('a writer leaves no temporary file: not after a commit, a refused commit or an abort', async () => {
+    const { s, dir } = await fresh();
+    const w = await s.openWriter();
+    await w.write([Buffer.from('ab'), Buffer.from('c')]);
+    await w.commit('data/ab/pack');
+    const clash = await s.openWriter();
+    await clash.write([Buffer.from('x')]);
+    await assert.rejects(clash.commit('data/ab/pack'));
+    const dropped = await s.openWriter();
+    await dropped.write([Buffer.from('y')]);
+    await dropped.abort();
+    assert.deepEqual(await allFiles(dir), ['data/ab/pack']);
+    assert.deepEqual(await s.get('data/ab/pack'), Buffer.from('abc'));
+  });
+
   it('leaves no temporary file after a failed write', async () => {
     const { s, dir } = await fresh();
     await s.put('a/existing', Buffer.from('1'));
