@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { PackEntry } from './index-file.js';
 import { Packer } from './packer.js';
-import { PACK_TARGET_SIZE } from './pack.js';
+import { PACK_TARGET_SIZE, parsePackHeader } from './pack.js';
 import type { ObjectWriter } from '../storage/storage.js';
 
 /** A sink whose writers record what they were given; `failOnWrite` makes the n-th write of any writer fail. */
@@ -70,4 +70,39 @@ test('a failed streamed write fails the add, and the pack\'s writer is aborted, 
   await packer.settle();
   assert.deepEqual(log, ['write 0', 'abort 0']);
   assert.equal(committed.size, 0);
+});
+
+test('packs for a storage without writers are spooled whole, and each pack\'s bytes survive the reuse of its buffer', async () => {
+  const encKey = randomBytes(32);
+  const written: { id: string; bytes: Buffer; held: Buffer }[] = [];
+  const entries: PackEntry[] = [];
+  const sink = {
+    writePack: async (id: string, _path: string, parts: readonly Buffer[]) => {
+      assert.equal(parts.length, 1, 'one buffer per pack');
+      written.push({ id, bytes: Buffer.from(parts[0]!), held: parts[0]! });
+    },
+    packWritten: async (entry: PackEntry) => {
+      entries.push(entry);
+    },
+  };
+  const packer = new Packer(encKey, sink);
+  const boxes = Array.from({ length: 60 }, (_, i) => randomBytes(700 * 1024 + i));
+  for (const [i, box] of boxes.entries()) await packer.add('data', `${i}`.padStart(64, '0'), box, box.length, false);
+  await packer.add('tree', 'f'.padStart(64, 'e'), Buffer.from('{"nodes":[]}'), 12, false);
+  await packer.flush();
+  assert.equal(written.length, entries.length);
+  assert.ok(entries.filter((e) => e.type === 'data').length >= 2, 'several data packs');
+  let next = 0;
+  for (const { id, bytes } of written) {
+    assert.equal(createHash('sha256').update(bytes).digest('hex'), id, 'named by the hash of what was written');
+    const entry = entries.find((e) => e.id === id)!;
+    const header = parsePackHeader(encKey, bytes, bytes.length, id);
+    assert.deepEqual(header.map((b) => b.id), entry.blobs.map((b) => b.id));
+    if (entry.type !== 'data') continue;
+    for (const b of header) assert.ok(bytes.subarray(b.offset, b.offset + b.length).equals(boxes[next++]!), `blob ${b.id} intact`);
+  }
+  assert.equal(next, boxes.length);
+  // the spool of a written data pack was reused for a later one (the copy taken at write time is what counts)
+  const held = written.filter((w) => entries.find((e) => e.id === w.id)!.type === 'data').map((w) => w.held.buffer);
+  assert.ok(new Set(held).size < held.length, 'a spool buffer served more than one pack');
 });

@@ -163,7 +163,7 @@ export class S3Storage implements Storage {
         }),
         { abortSignal: signal },
       );
-      let buf = await collect(res.Body as AsyncIterable<Uint8Array> | undefined, res.ContentLength);
+      let buf = await collect(res.Body, res.ContentLength);
       if (ranged && res.ContentRange === undefined) buf = buf.subarray(offset); // the server ignored the Range
       return length !== undefined && buf.length > length ? buf.subarray(0, length) : buf;
     } catch (err) {
@@ -445,21 +445,43 @@ function explain(info: ErrorInfo, bucket: string): string {
  * Reads a response body into one buffer. The SDK's transformToByteArray concatenates chunk by chunk (2.3 s of main
  * thread per GB restored, measured); with the length known, each chunk is copied once into its place.
  */
-async function collect(body: AsyncIterable<Uint8Array> | undefined, length: number | undefined): Promise<Buffer> {
+/**
+ * Reads a response body into one buffer. A Node stream (the SDK's body in Node) is read through its 'data' events:
+ * an async iterator costs a promise per 64 KiB socket read (~0.3 s of the main thread per 1.5 GB restored).
+ */
+async function collect(body: unknown, length: number | undefined): Promise<Buffer> {
   if (!body) return Buffer.alloc(0);
-  if (length === undefined) {
-    const chunks: Uint8Array[] = [];
-    for await (const c of body) chunks.push(c);
-    return Buffer.concat(chunks);
-  }
-  const out = Buffer.allocUnsafe(length);
+  const out = length === undefined ? null : Buffer.allocUnsafeSlow(length);
+  const chunks: Uint8Array[] = [];
   let at = 0;
-  for await (const c of body) {
-    if (at + c.length > length) throw new Error(`the server sent more than the ${length} bytes it announced`);
+  const take = (c: Uint8Array): void => {
+    if (!out) {
+      chunks.push(c);
+      return;
+    }
+    if (at + c.length > out.length) throw new Error(`the server sent more than the ${out.length} bytes it announced`);
     out.set(c, at);
     at += c.length;
+  };
+  if (body instanceof Readable) {
+    await new Promise<void>((resolve, reject) => {
+      body.on('data', (c: Uint8Array) => {
+        try {
+          take(c);
+        } catch (err) {
+          body.destroy();
+          reject(err as Error);
+        }
+      });
+      body.once('end', resolve);
+      body.once('error', reject);
+      body.once('close', () => (body.readableEnded ? resolve() : reject(new Error('the connection closed before the end of the body'))));
+    });
+  } else {
+    for await (const c of body as AsyncIterable<Uint8Array>) take(c);
   }
-  if (at !== length) throw new Error(`the server sent ${at} of the ${length} bytes it announced (connection cut?)`);
+  if (!out) return Buffer.concat(chunks);
+  if (at !== out.length) throw new Error(`the server sent ${at} of the ${out.length} bytes it announced (connection cut?)`);
   return out;
 }
 
