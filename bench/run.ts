@@ -1,7 +1,7 @@
 // `npm run bench`: safepoint vs restic on the same data in the same run.
 // Env: SAFEPOINT_BENCH_DIR (base folder, default bench/data),
 //      SAFEPOINT_BENCH_ONLY=targets (only the storage-target section, written to bench/results/targets.md),
-//      SAFEPOINT_BENCH_S3=0 (skip the storage-target section),
+//      SAFEPOINT_BENCH_S3=0 (skip the storage-target section), SAFEPOINT_BENCH_TARGET_ROUNDS (default 3: rounds of each storage target, medians quoted),
 //      SAFEPOINT_BENCH_ONLY=databases (only pgbench: safepoint vs pgBackRest, bench/results/databases.md),
 //      SAFEPOINT_BENCH_DB=0 (skip it), SAFEPOINT_BENCH_PG_SCALE (default 50), SAFEPOINT_BENCH_PG_SECONDS (default 30), SAFEPOINT_BENCH_PG_RESTORES (default 3: PITR restores per tool, median quoted), SAFEPOINT_BENCH_KEEP=1 (keep the database work folder),
 //      SAFEPOINT_BENCH_SCALE (default 1.0, e.g. 0.02 for a quick run),
