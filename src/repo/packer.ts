@@ -77,7 +77,10 @@ export class Packer {
    * collection: one every 4 spooled packs (after every pack, those collections cost ~3 s per 1.5 GB).
    */
   readonly #spooled = new GarbageMeter(4 * PACK_TARGET_SIZE, 'major');
-  /** Spool buffers of written packs, for the next ones (the writes in flight plus the one being filled). */
+  /**
+   * A written pack's spool buffer, kept for the next pack: one, not one per write in flight, which kept up to
+   * 6 x 17 MiB resident for S3 (more writes in flight get buffers of their own, freed by the full collections).
+   */
   readonly #spools: Buffer[] = [];
   #failure: unknown = undefined;
 
@@ -179,7 +182,7 @@ export class Packer {
   }
 
   #reuseSpool(buffer: Buffer): void {
-    if (buffer.length >= SPOOL_BYTES && this.#spools.length < 1) this.#spools.push(buffer);
+    if (buffer.length >= SPOOL_BYTES && this.#spools.length === 0) this.#spools.push(buffer);
   }
 
   #throwIfFailed(): void {
