@@ -86,7 +86,8 @@ test('packs for a storage without writers are spooled whole, and each pack\'s by
     },
   };
   const packer = new Packer(encKey, sink);
-  const boxes = Array.from({ length: 60 }, (_, i) => randomBytes(700 * 1024 + i));
+  // boxes 23 and 47 are 3 MiB and end their packs at ~18.7 MiB: past the spool's size, which must grow
+  const boxes = Array.from({ length: 60 }, (_, i) => randomBytes(i % 24 === 23 ? 3 * 1024 * 1024 : 700 * 1024 + i));
   for (const [i, box] of boxes.entries()) await packer.add('data', `${i}`.padStart(64, '0'), box, box.length, false);
   await packer.add('tree', 'f'.padStart(64, 'e'), Buffer.from('{"nodes":[]}'), 12, false);
   await packer.flush();
@@ -105,4 +106,5 @@ test('packs for a storage without writers are spooled whole, and each pack\'s by
   // the spool of a written data pack was reused for a later one (the copy taken at write time is what counts)
   const held = written.filter((w) => entries.find((e) => e.id === w.id)!.type === 'data').map((w) => w.held.buffer);
   assert.ok(new Set(held).size < held.length, 'a spool buffer served more than one pack');
+  assert.ok(written.some((w) => w.bytes.length > PACK_TARGET_SIZE + 2 * 1024 * 1024), 'a pack outgrew its spool');
 });

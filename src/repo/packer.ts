@@ -47,7 +47,8 @@ class Spool {
   append(parts: readonly Buffer[]): void {
     const need = this.length + byteLength(parts);
     if (need > this.buffer.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(need, 2 * this.buffer.length));
+      // a small (tree) spool doubles; a data spool grows only to what the pack's last blob needs
+      const bigger = Buffer.allocUnsafeSlow(Math.max(need, Math.min(2 * this.buffer.length, SPOOL_BYTES)));
       this.buffer.copy(bigger, 0, 0, this.length);
       this.buffer = bigger;
     }
