@@ -4,6 +4,8 @@
  * become GitError with git's own first line.
  */
 import { execFile, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { keepOutput } from '../util/child-output.js';
 import { UserError } from '../util/errors.js';
 
 /** A git command failed, or git is missing. */
@@ -123,7 +125,7 @@ export async function hooksDir(dir: string): Promise<string> {
 }
 
 /** `git bundle create - <refs>` as a stream of bytes (the whole history needed to clone those refs offline). */
-export function bundleStream(dir: string, refs: readonly string[]): { stream: NodeJS.ReadableStream; done: Promise<void> } {
+export function bundleStream(dir: string, refs: readonly string[]): { stream: Readable; done: Promise<void> } {
   const child = spawn('git', ['-C', dir, 'bundle', 'create', '-q', '-', ...refs], { env: gitEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -131,5 +133,5 @@ export function bundleStream(dir: string, refs: readonly string[]): { stream: No
     child.on('error', (err) => reject(new GitError(`git bundle: ${err.message}`, { cause: err })));
     child.on('close', (code) => (code === 0 ? resolve() : reject(new GitError(`git bundle create in ${dir}: ${stderr.trim().split('\n')[0] ?? `exit ${code}`}`))));
   });
-  return { stream: child.stdout, done };
+  return { stream: keepOutput(child.stdout), done };
 }

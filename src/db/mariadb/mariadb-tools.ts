@@ -7,9 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { basename, delimiter, join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SafepointError, UserError, errorMessage, isErrno } from '../../util/errors.js';
+import { keepOutput } from '../../util/child-output.js';
 
 /** The part of a `mariadb` source the tools need (connection and bin_dir); described structurally. */
 export interface MariadbEndpoint {
@@ -135,7 +136,7 @@ export async function* toolOutput(e: MariadbEndpoint, kind: ToolKind, args: read
   try {
     // up to 16 MiB read ahead: the tool keeps writing while the consumer chunks and encrypts (a 64 KiB pipe alone
     // makes them take turns: 411 MB dumped in 7.4 s instead of 4.5 s)
-    const ahead = run.child.stdout!.pipe(new PassThrough({ highWaterMark: 16 << 20 }));
+    const ahead = keepOutput(run.child.stdout!, 16 << 20);
     for await (const chunk of ahead as AsyncIterable<Buffer>) yield chunk;
     await run.finished;
     done = true;

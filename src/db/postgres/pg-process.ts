@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { PostgresSource } from '../../config/schema-sources.js';
 import { SafepointError, UserError, isErrno } from '../../util/errors.js';
+import { keepOutput } from '../../util/child-output.js';
 import { errorLines } from './pg-tools.js';
 
 const STDERR_KEEP = 64 * 1024;
@@ -87,7 +88,8 @@ export function launch(cmd: string, args: readonly string[], o: RunOptions): Run
   }), feeding]).then(() => undefined);
   done.catch(() => undefined);
   return {
-    stdout: child.stdout as AsyncIterable<Buffer>,
+    // read from now on: a caller may start iterating after the tool has exited (see keepOutput)
+    stdout: keepOutput(child.stdout!) as AsyncIterable<Buffer>,
     stderr: () => err,
     done,
     kill: () => {
