@@ -27,15 +27,17 @@ const SMALL_SPOOL_BYTES = 64 * 1024;
  * copied into a spool as they come, so each box is young garbage at once (a minor collection frees it) instead of
  * surviving, held by the pack, into the old generation, where only full collections free it.
  */
-interface OpenPack {
-  readonly builder: PackBuilder;
-  readonly stream?: {
-    readonly writer: Promise<ObjectWriter>;
-    /** The writes so far, in order. */
-    chain: Promise<void>;
-  };
-  readonly spool?: Spool;
-}
+type OpenPack =
+  | {
+      readonly builder: PackBuilder;
+      readonly stream: {
+        readonly writer: Promise<ObjectWriter>;
+        /** The writes so far, in order. */
+        chain: Promise<void>;
+      };
+      readonly spool?: undefined;
+    }
+  | { readonly builder: PackBuilder; readonly spool: Spool; readonly stream?: undefined };
 
 /** The bytes of a pack that is not streamed, in one buffer that is reused for later packs once written. */
 class Spool {
@@ -154,11 +156,7 @@ export class Packer {
             await abortWriter(p);
             throw err;
           })
-      : this.#sink.writePack(id, path, spool ? spoolParts(spool, parts) : parts).then(() => {
-          // reused only after a successful write: a failed one may have left a request holding the buffer
-          if (spool) this.#reuseSpool(spool.buffer);
-          this.#spooled.add(spool?.length ?? 0);
-        });
+      : this.#writeSpooled(id, path, spool, parts);
     const done: Promise<void> = written
       .then(() => this.#sink.packWritten({ id, type: b.type, blobs }))
       .then(() => {
@@ -182,19 +180,18 @@ export class Packer {
     return new Spool(type === 'data' ? (this.#spools.pop() ?? Buffer.allocUnsafeSlow(SPOOL_BYTES)) : Buffer.allocUnsafeSlow(SMALL_SPOOL_BYTES));
   }
 
-  #reuseSpool(buffer: Buffer): void {
-    if (buffer.length >= SPOOL_BYTES && this.#spools.length === 0) this.#spools.push(buffer);
+  /** Writes a spooled pack, its last parts (header and length) appended, and keeps its buffer for the next one. */
+  async #writeSpooled(id: string, path: string, spool: Spool, last: readonly Buffer[]): Promise<void> {
+    spool.append(last);
+    await this.#sink.writePack(id, path, [spool.bytes]);
+    // reused only after a successful write: a failed one may have left a request holding the buffer
+    if (spool.buffer.length >= SPOOL_BYTES && this.#spools.length === 0) this.#spools.push(spool.buffer);
+    this.#spooled.add(spool.length);
   }
 
   #throwIfFailed(): void {
     if (this.#failure !== undefined) throw this.#failure;
   }
-}
-
-/** The spooled boxes and the pack's last parts (header and length), as one part. */
-function spoolParts(spool: Spool, last: readonly Buffer[]): Buffer[] {
-  spool.append(last);
-  return [spool.bytes];
 }
 
 function byteLength(parts: readonly Buffer[]): number {
