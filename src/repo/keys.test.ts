@@ -30,8 +30,8 @@ describe('makeKeyFile (format §3)', () => {
     assert.ok(!bytes.toString().includes('correct horse'), 'the password is not stored');
   });
 
-  it('defaults to scrypt N=2^15, r=8, p=1', () => {
-    assert.deepEqual(DEFAULT_KDF, { N: 32768, r: 8, p: 1 });
+  it('defaults to scrypt N=2^14, r=8, p=5 (16 MiB; OWASP equivalent of N=2^15, p=3)', () => {
+    assert.deepEqual(DEFAULT_KDF, { N: 16384, r: 8, p: 5 });
   });
 
   it('uses a fresh salt each time', async () => {

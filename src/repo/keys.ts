@@ -30,7 +30,13 @@ export interface KdfParams {
   readonly p: number;
 }
 
-export const DEFAULT_KDF: KdfParams = { N: 32768, r: 8, p: 1 };
+/**
+ * New keys: scrypt N=2^14, r=8, p=5, one of OWASP's equivalent scrypt settings (Password Storage Cheat Sheet) and as
+ * costly to attack as N=2^15, p=3. The derivation holds 128·N·r = 16 MiB, the peak of a command that does little
+ * else (an unchanged re-backup); N=2^15, p=1 (before 2026-11-29) held 32 MiB for a third of the attacker's cost.
+ * Existing keys keep the parameters they were written with.
+ */
+export const DEFAULT_KDF: KdfParams = { N: 16384, r: 8, p: 5 };
 
 async function derive(password: Secret, salt: Buffer, k: KdfParams): Promise<Buffer> {
   return scrypt(password.reveal(), salt, 32, { N: k.N, r: k.r, p: k.p, maxmem: 256 * k.N * k.r + 1024 * 1024 });

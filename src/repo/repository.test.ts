@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { IntegrityError, NoRepositoryError, NotFoundError, UserError, WrongPasswordError } from '../util/errors.js';
 import { Secret } from '../util/secret.js';
 import { LocalStorage } from '../storage/local/local-storage.js';
+import type { GetOptions, StorageProperties } from '../storage/storage.js';
 import { blobId, masterKeyBytes, newMasterKey } from './crypto.js';
 import { packPath } from './ids.js';
 import { openJson } from './json-object.js';
@@ -242,6 +243,36 @@ describe('Repository blobs, packs and index', () => {
     assert.equal(r.index.packCount, 2);
     assert.deepEqual(await r.saveBlob('data', own(data2)), { id: ids.data2, known: true, stored: 0 });
     await assert.rejects(r.loadBlob('data', 'ff'.repeat(32)), NotFoundError);
+  });
+
+  it('caches trees of network targets (a tree pack read once), not of local ones (read again, nothing kept)', async () => {
+    const d = await tempDir();
+    const w = await fastRepo(d);
+    const trees = [0, 1, 2].map((i) => Buffer.from(JSON.stringify({ nodes: [{ name: `f${i}`, type: 'file' }] })));
+    const tids: string[] = [];
+    for (const t of trees) tids.push((await w.saveBlob('tree', own(t))).id);
+    await w.flush();
+    /** The folder seen as a target of `kind`, counting its ranged pack reads. */
+    class Counting extends LocalStorage {
+      reads = 0;
+      constructor(readonly kind: string) {
+        super(d);
+      }
+      override properties(): StorageProperties {
+        return { ...super.properties(), kind: this.kind };
+      }
+      override async get(name: string, options: GetOptions = {}): Promise<Buffer> {
+        if (name.startsWith('data/')) this.reads++;
+        return super.get(name, options);
+      }
+    }
+    for (const [kind, reads] of [['local', 4], ['sftp', 1]] as const) {
+      const storage = new Counting(kind);
+      const r = track(await Repository.open(storage, PASSWORD));
+      await r.loadIndex();
+      for (const i of [0, 1, 2, 0]) assert.deepEqual(await r.loadBlob('tree', tids[i]!), trees[i]);
+      assert.equal(storage.reads, reads, `${kind}: pack reads for 4 tree loads`);
+    }
   });
 
   it('loadBlob detects a changed byte in a pack (IntegrityError)', async () => {
