@@ -30,8 +30,13 @@ describe('makeKeyFile (format §3)', () => {
     assert.ok(!bytes.toString().includes('correct horse'), 'the password is not stored');
   });
 
-  it('defaults to scrypt N=2^14, r=8, p=5 (16 MiB; OWASP equivalent of N=2^15, p=3)', () => {
+  it('writes new keys with scrypt N=2^14, r=8, p=5 (16 MiB; OWASP equivalent of N=2^15, p=3), which open again', async () => {
     assert.deepEqual(DEFAULT_KDF, { N: 16384, r: 8, p: 5 });
+    const master = newMasterKey();
+    const { file } = await makeKeyFile(master, pw('default parameters'));
+    assert.deepEqual({ N: file.N, r: file.r, p: file.p }, DEFAULT_KDF, 'the key file records its parameters');
+    const got = await tryUnwrap(file, pw('default parameters'));
+    assert.deepEqual(got && masterKeyBytes(got), masterKeyBytes(master));
   });
 
   it('uses a fresh salt each time', async () => {

@@ -413,7 +413,7 @@ export class Repository implements BlobSaver, BlobLoader {
         let plain: Buffer | undefined;
         const box = await this.storage.get(packPath(loc.pack), { offset: loc.offset, length: loc.length, validate: (b) => void (plain = this.decodeBlob(id, loc, b)) });
         plain ??= this.decodeBlob(id, loc, box);
-        if (type === 'tree' && !this.#localTarget()) this.#cacheTree(id, plain);
+        if (type === 'tree' && !this.localTarget) this.#cacheTree(id, plain);
         return plain;
       } catch (err) {
         lastErr = err;
@@ -438,7 +438,7 @@ export class Repository implements BlobSaver, BlobLoader {
    * loaded (or reported) one by one by the caller. Returns the wanted tree when the pack held it intact.
    */
   async #prefetchTreePack(id: string): Promise<Buffer | undefined> {
-    if (this.#localTarget()) return undefined;
+    if (this.localTarget) return undefined;
     const loc = this.index.lookup(id)[0];
     const pack = loc && this.index.pack(loc.pack);
     if (!pack || pack.type !== 'tree') return undefined;
@@ -461,8 +461,9 @@ export class Repository implements BlobSaver, BlobLoader {
     return this.#treeCache.get(id);
   }
 
-  #localTarget(): boolean {
-    return (this.storage.properties().kind ?? 'local') === 'local';
+  /** True when the repository is a local folder (reads are cheap: no tree cache, smaller restore reads). */
+  get localTarget(): boolean {
+    return this.storage.properties().kind === 'local';
   }
 
   /** Empties the tree cache (a restore, once its plan is made, reads no tree again). */

@@ -26,8 +26,8 @@ export type RestorerRepo = BlobLoader & {
   readonly key: { readonly encKey: Buffer; readonly macKey: Buffer };
   /** Frees cached trees: the plan has read them all. */
   dropTreeCache?(): void;
-  /** The target packs are read from: a local disk gets smaller reads than a network target. */
-  readonly storage?: { properties(): { readonly kind: string } };
+  /** Packs come from a local disk (smaller reads than from a network target); local when not told. */
+  readonly localTarget?: boolean;
 };
 
 export interface RestoreOptions {
@@ -405,7 +405,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
   // three pack reads in flight keep a local disk and S3 busy alike: measured against a loopback RGW, 6 was slower
   // (12.1–14.6 s vs 15.4–15.6 s for 1.5 GB), the client's CPU being the limit, not latency
   const packs = new Semaphore(PACK_CONCURRENCY);
-  const reads = (repo.storage?.properties().kind ?? 'local') === 'local' ? PACK_READS.local : PACK_READS.network;
+  const reads = repo.localTarget === false ? PACK_READS.network : PACK_READS.local;
   const inFlight = new ByteBudget(reads.inFlight);
   const threads = workerCount();
   const writers = !overwrite && threads > 0 ? new RestoreWriters(repo.key, threads) : null;
