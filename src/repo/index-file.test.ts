@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import type { BlobType } from './ids.js';
 import { MasterIndex, decodeIndex, encodeIndex, type IndexFileJson, type PackEntry } from './index-file.js';
 import type { PackedBlob } from './pack.js';
+import { IntegrityError } from '../util/errors.js';
 
 const hex = (): string => randomBytes(32).toString('hex');
 const idArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((a) => Buffer.from(a).toString('hex'));
@@ -82,7 +83,7 @@ describe('MasterIndex', () => {
     assert.equal(locs.length, 2);
     assert.deepEqual(locs[0], { id: shared, pack: a.id, type: 'data', offset: 100, length: 101, rawLength: 71, compressed: true });
     assert.deepEqual(locs[1], { id: shared, pack: b.id, type: 'data', offset: 0, length: 100, rawLength: 70, compressed: false });
-    assert.equal(idx.pack(a.id)!.blobs[1], locs[0], 'one object per blob serves the pack list and the lookup');
+    assert.deepEqual(idx.pack(a.id)!.blobs[1], locs[0], 'the pack list and the lookup agree');
     assert.deepEqual(idx.lookup(onlyA).map((l) => l.pack), [a.id]);
     assert.deepEqual(idx.lookup(onlyB).map((l) => l.pack), [b.id]);
     assert.equal(idx.blobCount, 3);
@@ -111,6 +112,29 @@ describe('MasterIndex', () => {
     const located = { ...p, blobs: p.blobs.map((b) => ({ ...b, pack: p.id })) };
     assert.deepEqual(idx.pack(p.id), located);
     assert.deepEqual([...idx.packs()], [located]);
+  });
+
+  it('refuses a pack listing a blob id that is not 64 hex digits, and adds nothing of it', () => {
+    const idx = new MasterIndex();
+    const good = hex();
+    for (const bad of ['abc', 'zz'.repeat(32), `${hex().slice(0, 62)}g0`]) {
+      assert.throws(() => idx.addPack(pack('data', [good, bad])), IntegrityError);
+    }
+    assert.equal(idx.has(good), false);
+    assert.equal(idx.packCount, 0);
+    assert.equal(idx.has('not an id'), false);
+    assert.deepEqual(idx.lookup('zz'.repeat(32)), []);
+  });
+
+  it('finds every blob of many packs (the table grows and is rebuilt)', () => {
+    const idx = new MasterIndex();
+    const packs = Array.from({ length: 40 }, () => pack('data', Array.from({ length: 100 }, hex)));
+    for (const p of packs) idx.addPack(p);
+    assert.equal(idx.blobCount, 4000);
+    for (const p of packs) {
+      assert.deepEqual(idx.pack(p.id), { ...p, blobs: p.blobs.map((b) => ({ ...b, pack: p.id })) });
+      for (const b of p.blobs) assert.deepEqual(idx.lookup(b.id), [{ ...b, pack: p.id }]);
+    }
   });
 
   it('answers has/lookup/pack for unknown ids', () => {
