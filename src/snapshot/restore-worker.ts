@@ -7,7 +7,7 @@ import { closeSync, fchmodSync, fchownSync, futimesSync, openSync, writeSync } f
 import { parentPort, workerData } from 'node:worker_threads';
 import { blobId, open as openBox } from '../repo/crypto.js';
 import { BlobDecompressor } from '../repo/compression.js';
-import { dataRuns, nsToSeconds } from '../util/small-files.js';
+import { dataRuns } from '../util/small-files.js';
 import { GarbageMeter } from '../util/gc.js';
 
 export interface SmallFile {
@@ -17,7 +17,8 @@ export interface SmallFile {
   readonly uid: number;
   readonly gid: number;
   readonly mode: number;
-  readonly mtime: string;
+  /** Seconds since the epoch. */
+  readonly mtime: number;
 }
 
 /** A chunk of a larger file, written at its offset into a descriptor the main thread opened (and will finish). */
@@ -108,8 +109,7 @@ function writeSmall(f: SmallFile, data: Buffer): void {
       if (code !== 'EPERM' && code !== 'EINVAL') throw err;
     }
     fchmodSync(fd, f.mode); // after chown, which clears setuid/setgid
-    const mtime = nsToSeconds(f.mtime);
-    futimesSync(fd, mtime, mtime);
+    futimesSync(fd, f.mtime, f.mtime);
   } finally {
     closeSync(fd);
   }

@@ -3,14 +3,13 @@ import type { FileHandle } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import picomatch from 'picomatch';
 import type { BlobLoader } from '../repo/repository.js';
 import type { BlobLocation } from '../repo/index-file.js';
+import { RestorePlan, type EntryMeta, type PlannedBlob } from './restore-plan.js';
 import { workerCount } from '../util/threads.js';
-import { dataRuns, nsToSeconds } from '../util/small-files.js';
+import { dataRuns } from '../util/small-files.js';
 import { RestoreWriters } from './restore-writers.js';
 import type { ChunkWrite, SmallFile, WriteItem } from './restore-worker.js';
-import { isSafeName, loadTree, type TreeNode } from '../repo/tree.js';
 import { ByteBudget, Semaphore } from '../util/concurrency.js';
 import { IntegrityError, UserError, errorMessage, isErrno } from '../util/errors.js';
 
@@ -19,7 +18,6 @@ const run = promisify(execFile);
 /** What the restorer needs from the repository. */
 export type RestorerRepo = BlobLoader & {
   blobId(plain: Uint8Array): string;
-  blobSize(id: string): number | undefined;
   locate(id: string): readonly BlobLocation[];
   readPack(pack: string, offset: number, length: number): Promise<Buffer>;
   decodeBlob(id: string, loc: BlobLocation, box: Buffer): Buffer;
@@ -55,19 +53,6 @@ export interface RestoreResult {
   readonly verified: number;
 }
 
-/** A planned entry: its path is made from its parents' names when needed, not kept per entry (30,000 files...). */
-interface Entry {
-  readonly parent: Entry | null;
-  readonly node: TreeNode;
-}
-
-/** The slash-separated path of an entry below the restore target. */
-function relOf(e: Entry): string {
-  const names: string[] = [];
-  for (let x: Entry | null = e; x; x = x.parent) names.push(x.node.name);
-  return names.reverse().join('/');
-}
-
 const PACK_CONCURRENCY = 3;
 const WRITE_CONCURRENCY = 8;
 /** Files of one blob up to this size are written by writer threads. */
@@ -92,67 +77,61 @@ const PACK_READS = {
 /** Restores a tree into `target`. Never writes outside it; metadata is applied after contents. */
 export async function restoreTree(repo: RestorerRepo, treeId: string, options: RestoreOptions): Promise<RestoreResult> {
   await prepareTarget(options.target, options.overwrite ?? false);
-  const entries = await plan(repo, treeId, options);
+  const plan = await RestorePlan.build(repo, treeId, options);
   repo.dropTreeCache?.();
+  const overwrite = options.overwrite ?? false;
   const errors: string[] = [];
-  const fail = (rel: string, err: unknown): void => {
+  const fail = (e: number, err: unknown): void => {
+    const rel = plan.rel(e);
     const msg = errorMessage(err);
     errors.push(`${rel}: ${msg}`);
     options.onError?.(rel, msg);
   };
+  const pathOf = (e: number): string => join(options.target, plan.rel(e));
   const progress: RestoreProgress = { files: 0, bytes: 0, totalFiles: 0, totalBytes: 0 };
-  for (const e of entries) {
-    if (e.node.type !== 'file') continue;
+  const laterLink = new Set(plan.laterLinks.map(([e]) => e));
+  const firstCopies: number[] = [];
+  let dirs = 0;
+  for (let e = 0; e < plan.count; e++) {
+    if (plan.isDir(e)) dirs++;
+    if (!plan.isFile(e)) continue;
     progress.totalFiles++;
-    progress.totalBytes += e.node.size;
+    progress.totalBytes += plan.size(e);
+    if (!laterLink.has(e)) firstCopies.push(e);
   }
 
   // 1. directories, top-down (each parent is a real directory we made or checked, so nothing follows a link out)
-  for (const e of entries) {
-    if (e.node.type === 'dir') await ensureDir(join(options.target, relOf(e)), options.overwrite ?? false).catch((err: unknown) => fail(relOf(e), err));
+  for (let e = 0; e < plan.count; e++) {
+    if (plan.isDir(e)) await ensureDir(pathOf(e), overwrite).catch((err: unknown) => fail(e, err));
   }
   // 2. files (in parallel), hard links after the first copy, then symlinks and special files
-  const links = new Map<string, Entry>();
-  const firstCopies: Entry[] = [];
-  const laterLinks: { e: Entry; first: Entry }[] = [];
-  for (const e of entries) {
-    if (e.node.type !== 'file') continue;
-    const key = `${e.node.dev}:${e.node.inode}`;
-    const first = e.node.nlink > 1 ? links.get(key) : undefined;
-    if (first !== undefined) laterLinks.push({ e, first });
-    else {
-      if (e.node.nlink > 1) links.set(key, e);
-      firstCopies.push(e);
-    }
+  await writeFiles(repo, plan, firstCopies, options, progress, fail);
+  for (const [e, first] of plan.laterLinks) {
+    const dst = pathOf(e);
+    await replace(dst, overwrite)
+      .then(() => link(pathOf(first), dst))
+      .catch((err: unknown) => fail(e, err));
   }
-  await writeFiles(repo, firstCopies, options, progress, fail);
-  for (const { e, first } of laterLinks) {
-    const dst = join(options.target, relOf(e));
-    await replace(dst, options.overwrite ?? false)
-      .then(() => link(join(options.target, relOf(first)), dst))
-      .catch((err: unknown) => fail(relOf(e), err));
-  }
-  for (const e of entries) {
-    if (e.node.type === 'file' || e.node.type === 'dir') continue;
-    await restoreSpecial(join(options.target, relOf(e)), e.node, options.overwrite ?? false).catch((err: unknown) => fail(relOf(e), err));
+  for (let e = 0; e < plan.count; e++) {
+    if (plan.isFile(e) || plan.isDir(e)) continue;
+    await restoreSpecial(pathOf(e), plan.meta(e), overwrite).catch((err: unknown) => fail(e, err));
   }
   // 3. directory metadata, deepest first (writing children changes a directory's mtime)
-  for (const e of [...entries].reverse()) {
-    if (e.node.type === 'dir') await applyMeta(join(options.target, relOf(e)), e.node).catch((err: unknown) => fail(relOf(e), err));
+  for (let e = plan.count - 1; e >= 0; e--) {
+    if (plan.isDir(e)) await applyMeta(pathOf(e), plan.meta(e)).catch((err: unknown) => fail(e, err));
   }
   let verified = 0;
   if (options.verify) {
     for (const e of firstCopies) {
       try {
-        await verifyFile(repo, join(options.target, relOf(e)), e.node);
+        await verifyFile(repo, pathOf(e), plan, e);
         verified++;
       } catch (err) {
-        fail(relOf(e), err);
+        fail(e, err);
       }
     }
   }
-  const dirs = entries.filter((e) => e.node.type === 'dir').length;
-  return { files: progress.files + laterLinks.length, dirs, bytes: progress.bytes, errors, verified };
+  return { files: progress.files + plan.laterLinks.length, dirs, bytes: progress.bytes, errors, verified };
 }
 
 async function prepareTarget(target: string, overwrite: boolean): Promise<void> {
@@ -166,36 +145,6 @@ async function prepareTarget(target: string, overwrite: boolean): Promise<void> 
     if (!isErrno(err, 'ENOENT')) throw err;
     await mkdir(target, { recursive: true });
   }
-}
-
-/** Walks the snapshot tree and keeps what include/exclude select; directories on the way are kept. */
-async function plan(repo: RestorerRepo, treeId: string, o: RestoreOptions): Promise<Entry[]> {
-  const inc = o.include && o.include.length > 0 ? picomatch([...o.include], { dot: true }) : null;
-  const exc = o.exclude && o.exclude.length > 0 ? picomatch([...o.exclude], { dot: true }) : null;
-  const out: Entry[] = [];
-  const visit = async (id: string, parent: Entry | null, prefix: string, parentIncluded: boolean): Promise<boolean> => {
-    let any = false;
-    for (const node of (await loadTree(repo, id)).nodes) {
-      if (!isSafeName(node.name)) throw new IntegrityError(`tree ${id.slice(0, 8)} holds an unsafe name ${JSON.stringify(node.name)}: refusing to restore it`);
-      const rel = prefix === '' ? node.name : `${prefix}/${node.name}`;
-      if (exc?.(rel)) continue;
-      const included = parentIncluded || inc === null || inc(rel);
-      if (node.type === 'dir') {
-        const at = out.length;
-        const dir: Entry = { parent, node };
-        out.push(dir);
-        const childAny = node.subtree ? await visit(node.subtree, dir, rel, included) : false;
-        if (included || childAny) any = true;
-        else out.splice(at, 1);
-      } else if (included) {
-        out.push({ parent, node });
-        any = true;
-      }
-    }
-    return any;
-  };
-  await visit(treeId, null, '', false);
-  return out;
 }
 
 async function ensureDir(path: string, overwrite: boolean): Promise<void> {
@@ -221,19 +170,6 @@ async function replace(path: string, overwrite: boolean): Promise<void> {
   }
 }
 
-/** Start offset of every chunk, plus the file size at the end, from the index's plaintext lengths. */
-function chunkOffsets(repo: RestorerRepo, content: readonly string[]): number[] {
-  const out = [0];
-  let pos = 0;
-  for (const id of content) {
-    const n = repo.blobSize(id);
-    if (n === undefined) throw new IntegrityError(`data blob ${id.slice(0, 8)} is missing from the repository (run \`safepoint check\`)`);
-    pos += n;
-    out.push(pos);
-  }
-  return out;
-}
-
 /** Writes a chunk at its offset into a freshly created file, leaving runs of zeros as holes; returns the extent. */
 async function writeChunk(fh: FileHandle, data: Buffer, offset: number): Promise<number> {
   let extent = 0;
@@ -244,7 +180,7 @@ async function writeChunk(fh: FileHandle, data: Buffer, offset: number): Promise
   return extent;
 }
 
-async function restoreSpecial(path: string, node: TreeNode, overwrite: boolean): Promise<void> {
+async function restoreSpecial(path: string, node: EntryMeta, overwrite: boolean): Promise<void> {
   await replace(path, overwrite);
   switch (node.type) {
     case 'symlink':
@@ -270,136 +206,112 @@ async function restoreSpecial(path: string, node: TreeNode, overwrite: boolean):
 }
 
 /** Owner (when permitted), mode and times. Symlinks get owner and times only. */
-async function applyMeta(path: string, node: TreeNode): Promise<void> {
+async function applyMeta(path: string, node: EntryMeta): Promise<void> {
   try {
     await lchown(path, node.uid, node.gid);
   } catch (err) {
     if (!isErrno(err, 'EPERM', 'EINVAL')) throw err; // not root: keep our own ownership, as restic does
   }
   if (node.type !== 'symlink') await chmod(path, node.mode);
-  const mtime = nsToSeconds(node.mtime);
-  if (node.type === 'symlink') await lutimes(path, mtime, mtime);
-  else await utimes(path, mtime, mtime);
+  if (node.type === 'symlink') await lutimes(path, node.mtime, node.mtime);
+  else await utimes(path, node.mtime, node.mtime);
 }
 
 /** Owner (when permitted), mode and times through the open descriptor: no path lookups. */
-async function applyMetaToOpenFile(fh: FileHandle, node: TreeNode): Promise<void> {
+async function applyMetaToOpenFile(fh: FileHandle, node: EntryMeta): Promise<void> {
   try {
     await fh.chown(node.uid, node.gid);
   } catch (err) {
     if (!isErrno(err, 'EPERM', 'EINVAL')) throw err;
   }
   await fh.chmod(node.mode); // after chown, which clears setuid/setgid
-  const mtime = nsToSeconds(node.mtime);
-  await fh.utimes(mtime, mtime);
+  await fh.utimes(node.mtime, node.mtime);
 }
 
 /** Re-reads a restored file and checks every chunk against its blob id. */
-async function verifyFile(repo: RestorerRepo, path: string, node: TreeNode): Promise<void> {
-  const content = node.content ?? [];
-  const offsets = chunkOffsets(repo, content);
+async function verifyFile(repo: RestorerRepo, path: string, plan: RestorePlan, e: number): Promise<void> {
   const fh = await open(path, 'r');
   try {
-    for (let i = 0; i < content.length; i++) {
-      const buf = Buffer.allocUnsafe(offsets[i + 1]! - offsets[i]!);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, offsets[i]!);
-      if (bytesRead !== buf.length || repo.blobId(buf) !== content[i]) throw new IntegrityError(`verification failed at offset ${offsets[i]!}: the restored bytes differ from the snapshot`);
+    for (const c of plan.fileChunks(e)) {
+      const buf = Buffer.allocUnsafe(c.length);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, c.offset);
+      if (bytesRead !== buf.length || repo.blobId(buf) !== c.id) throw new IntegrityError(`verification failed at offset ${c.offset}: the restored bytes differ from the snapshot`);
     }
-    if ((await fh.stat()).size !== node.size) throw new IntegrityError('verification failed: size differs from the snapshot');
+    if ((await fh.stat()).size !== plan.size(e)) throw new IntegrityError('verification failed: size differs from the snapshot');
   } finally {
     await fh.close();
   }
 }
 
-/** A file being written: opened on its first blob, finished (truncate, close, metadata) after its last. */
-interface FileJob {
-  /** Its number: how writer threads name it. */
-  readonly n: number;
-  readonly e: Entry;
-  /** Blobs it is made of (its tree node's content list is let go once planned, unless the restore verifies). */
-  readonly chunks: number;
-  remaining: number;
-  /** End of the last byte written (holes are not written). */
-  extent: number;
-  handle?: Promise<FileHandle>;
-  failed: boolean;
-  /** Chunk writes handed to writer threads and not answered yet: the descriptor must stay open until then. */
-  inThreads: number;
-  /** Abandoned while writes were in threads: closed when the last one comes back. */
-  closeWhenIdle?: boolean;
-}
-
 /**
  * Writes file contents pack by pack, as restic does: each pack is read once (neighbouring blobs in one read), each
  * blob decoded once and written to every place that needs it. Files are opened on their first blob and finished
- * after their last, so a file spread over many packs is assembled as its packs arrive.
+ * after their last, so a file spread over many packs is assembled as its packs arrive. A file is named by its entry
+ * number in the plan (writer threads too); its progress is kept in columns, not in an object per file.
  */
-async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: RestoreOptions, progress: RestoreProgress, fail: (rel: string, err: unknown) => void): Promise<void> {
+async function writeFiles(repo: RestorerRepo, plan: RestorePlan, files: readonly number[], o: RestoreOptions, progress: RestoreProgress, fail: (e: number, err: unknown) => void): Promise<void> {
   const overwrite = o.overwrite ?? false;
-  const byPack = new Map<string, Map<string, Wanted>>();
-  // a fresh target holds nothing to replace: skip the lstat per file
+  /** Blobs still to write into each file; -1 once handed whole to a writer thread. */
+  const remaining = new Int32Array(plan.count);
+  /** End of the last byte written (holes are not written). */
+  const extent = new Float64Array(plan.count);
+  const failed = new Uint8Array(plan.count);
+  /** Chunk writes handed to writer threads and not answered yet: the descriptor must stay open until then. */
+  const inThreads = new Int32Array(plan.count);
+  /** Abandoned while writes were in threads: closed when the last one comes back. */
+  const closeWhenIdle = new Uint8Array(plan.count);
+  /** Descriptors of the files being written (a file is opened on its first blob). */
+  const handles = new Map<number, Promise<FileHandle>>();
   // a file's full path is made when it is opened, not kept for every file of the plan
-  const pathOf = (job: FileJob): string => join(o.target, relOf(job.e));
-  const create = (job: FileJob): Promise<FileHandle> => {
-    const path = pathOf(job);
+  const pathOf = (f: number): string => join(o.target, plan.rel(f));
+  const create = (f: number): Promise<FileHandle> => {
+    const path = pathOf(f);
+    // a fresh target holds nothing to replace: skip the lstat per file
     return overwrite ? replace(path, true).then(() => open(path, 'wx', 0o600)) : open(path, 'wx', 0o600);
   };
-  const finish = async (job: FileJob): Promise<void> => {
+  const handle = (f: number): Promise<FileHandle> => {
+    let h = handles.get(f);
+    if (!h) handles.set(f, (h = create(f)));
+    return h;
+  };
+  const finish = async (f: number): Promise<void> => {
     try {
-      const fh = await (job.handle ??= create(job));
-      if (job.extent < job.e.node.size) await fh.truncate(job.e.node.size); // a trailing hole, or an empty file
-      await applyMetaToOpenFile(fh, job.e.node);
+      const fh = await handle(f);
+      const size = plan.size(f);
+      if (extent[f]! < size) await fh.truncate(size); // a trailing hole, or an empty file
+      await applyMetaToOpenFile(fh, plan.meta(f));
       await fh.close();
-      delete job.handle; // the closed handle would otherwise stay in memory with every finished file
+      handles.delete(f);
       progress.files++;
-      progress.bytes += job.e.node.size;
+      progress.bytes += size;
       o.onProgress?.(progress);
     } catch (err) {
-      job.failed = true;
-      fail(relOf(job.e), err);
+      failed[f] = 1;
+      fail(f, err);
     }
   };
-  const abandon = async (job: FileJob, err: unknown): Promise<void> => {
-    if (job.failed) return;
-    job.failed = true;
-    fail(relOf(job.e), err);
+  const closeHandle = async (f: number): Promise<void> => {
+    const h = handles.get(f);
+    handles.delete(f);
+    if (h) await (await h.catch(() => null))?.close().catch(() => undefined);
+  };
+  const abandon = async (f: number, err: unknown): Promise<void> => {
+    if (failed[f]) return;
+    failed[f] = 1;
+    fail(f, err);
     // a descriptor a writer thread may still write to must not be closed: its number could be reused by the next
     // file opened, which would then receive this file's bytes
-    if (job.inThreads > 0) job.closeWhenIdle = true;
-    else await closeHandle(job);
+    if (inThreads[f]! > 0) closeWhenIdle[f] = 1;
+    else await closeHandle(f);
   };
-  const closeHandle = async (job: FileJob): Promise<void> => {
-    if (job.handle) await (await job.handle.catch(() => null))?.close().catch(() => undefined);
-  };
-  const empty: FileJob[] = [];
-  const jobs: FileJob[] = [];
-  for (const e of files) {
-    const chunks = e.node.content?.length ?? 0;
-    const job: FileJob = { n: jobs.length, e, chunks, remaining: chunks, extent: 0, failed: false, inThreads: 0 };
-    jobs.push(job);
-    if (job.remaining === 0) {
-      empty.push(job);
-      continue;
-    }
-    let offsets: number[];
-    try {
-      offsets = chunkOffsets(repo, e.node.content ?? []);
-      if (offsets.at(-1) !== e.node.size) throw new IntegrityError(`the index says ${String(offsets.at(-1))} bytes, the snapshot says ${e.node.size}`);
-    } catch (err) {
-      job.failed = true;
-      fail(relOf(e), err);
-      continue;
-    }
-    (e.node.content ?? []).forEach((treeId, i) => {
-      const loc = repo.locate(treeId)[0]!;
-      const id = loc.id ?? treeId; // the index's copy of the id: the tree's copies can then go
-      let blobs = byPack.get(loc.pack);
-      if (!blobs) byPack.set(loc.pack, (blobs = new Map()));
-      let b = blobs.get(id);
-      if (!b) blobs.set(id, (b = { id, loc, targets: [] }));
-      b.targets.push({ job, offset: offsets[i]! });
-    });
-    if (!o.verify) (e.node as { content?: string[] }).content = undefined;
+  for (const [f, message] of plan.failures) {
+    failed[f] = 1;
+    fail(f, new IntegrityError(message));
+  }
+  const empty: number[] = [];
+  for (const f of files) {
+    remaining[f] = plan.chunks(f);
+    if (remaining[f] === 0 && !failed[f]) empty.push(f);
   }
   const writes = new Semaphore(WRITE_CONCURRENCY);
   // three pack reads in flight keep a local disk and S3 busy alike: measured against a loopback RGW, 6 was slower
@@ -409,9 +321,21 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
   const inFlight = new ByteBudget(reads.inFlight);
   const threads = workerCount();
   const writers = !overwrite && threads > 0 ? new RestoreWriters(repo.key, threads) : null;
-  const smallFile = (job: FileJob): SmallFile => {
-    const n = job.e.node;
-    return { job: job.n, path: pathOf(job), uid: n.uid, gid: n.gid, mode: n.mode, mtime: n.mtime };
+  const smallFile = (f: number): SmallFile => {
+    const m = plan.meta(f);
+    return { job: f, path: pathOf(f), uid: m.uid, gid: m.gid, mode: m.mode, mtime: m.mtime };
+  };
+  const isSmallFile = (f: number): boolean => plan.chunks(f) === 1 && plan.size(f) <= SMALL_FILE && !handles.has(f);
+  /** Writes decoded bytes into a file at an offset from this thread, and finishes the file after its last blob. */
+  const place = async (f: number, plain: Buffer, offset: number): Promise<void> => {
+    if (failed[f]) return;
+    try {
+      const fh = await handle(f);
+      extent[f] = Math.max(extent[f]!, await writeChunk(fh, plain, offset));
+      if (--remaining[f]! === 0) await finish(f);
+    } catch (err) {
+      await abandon(f, err);
+    }
   };
   /** A blob a writer thread could not decode: fetched again (another copy or target) and written from here. */
   const rescue = async (item: WriteItem): Promise<void> => {
@@ -419,25 +343,14 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
     try {
       plain = await repo.loadBlob('data', item.id);
     } catch (err) {
-      await Promise.all([...item.writes, ...item.files].map((w) => jobs[w.job]).map((job) => job && abandon(job, err)));
+      await Promise.all([...item.writes, ...item.files].map((w) => abandon(w.job, err)));
       return;
     }
-    const place = async (job: FileJob | undefined, offset: number): Promise<void> => {
-      if (!job || job.failed) return;
-      try {
-        const fh = await (job.handle ??= create(job));
-        job.extent = Math.max(job.extent, await writeChunk(fh, plain, offset));
-        if (--job.remaining === 0) await finish(job);
-      } catch (err) {
-        await abandon(job, err);
-      }
-    };
-    for (const f of item.files) {
-      const job = jobs[f.job];
-      if (job) job.remaining = 1; // taken back from the thread
-      await place(job, 0);
+    for (const s of item.files) {
+      remaining[s.job] = 1; // taken back from the thread
+      await place(s.job, plain, 0);
     }
-    for (const w of item.writes) await place(jobs[w.job], w.offset);
+    for (const w of item.writes) await place(w.job, plain, w.offset);
   };
   const handOver = async (bytes: Buffer, items: WriteItem[]): Promise<void> => {
     const finishing: Promise<void>[] = [];
@@ -447,8 +360,7 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
     } finally {
       // the thread is done with these descriptors (answered, or it died): abandoned files may close now
       for (const w of items.flatMap((i) => i.writes)) {
-        const job = jobs[w.job];
-        if (job && --job.inThreads === 0 && job.closeWhenIdle) finishing.push(closeHandle(job));
+        if (--inThreads[w.job]! === 0 && closeWhenIdle[w.job]) finishing.push(closeHandle(w.job));
       }
     }
     for (const r of results) {
@@ -457,111 +369,88 @@ async function writeFiles(repo: RestorerRepo, files: readonly Entry[], o: Restor
         if (item) finishing.push(rescue(item));
         continue;
       }
-      const job = r.job >= 0 ? jobs[r.job] : undefined;
-      if (!job) continue;
+      const f = r.job;
+      if (f < 0 || f >= plan.count) continue;
       if (r.error !== undefined) {
-        finishing.push(abandon(job, Object.assign(new Error(r.error), r.code ? { code: r.code } : {})));
+        finishing.push(abandon(f, Object.assign(new Error(r.error), r.code ? { code: r.code } : {})));
       } else if (r.extent === undefined) {
-        job.remaining = 0; // a small file, written and finished by the thread
+        remaining[f] = 0; // a small file, written and finished by the thread
         progress.files++;
-        progress.bytes += job.e.node.size;
+        progress.bytes += plan.size(f);
         o.onProgress?.(progress);
       } else {
-        job.extent = Math.max(job.extent, r.extent);
-        if (--job.remaining === 0 && !job.failed) finishing.push(finish(job));
+        extent[f] = Math.max(extent[f]!, r.extent);
+        if (--remaining[f]! === 0 && !failed[f]) finishing.push(finish(f));
       }
     }
     await Promise.all(finishing);
   };
-  await Promise.all([
-    ...empty.map((job) => writes.run(() => finish(job))),
-    ...[...byPack].map(([pack, blobs]) =>
-      packs.run(async () => {
-        const done: Promise<void>[] = [];
-        for (const range of ranges([...blobs.values()], reads.maxRead)) {
-          const size = range.end - range.start;
-          await inFlight.acquire(size);
-          const pending: Promise<void>[] = [];
-          let bytes: Buffer | null = null;
-          try {
-            bytes = await repo.readPack(pack, range.start, range.end - range.start);
-          } catch {
-            bytes = null; // each blob below falls back to its other copies
-          }
-          const batch: WriteItem[] = [];
-          for (const b of range.blobs) {
-            // files made of this one blob go to a writer thread, which decodes the blob itself
-            if (writers && bytes) {
-              // the blob is decoded by a writer thread: whole small files are created and finished there; chunks of
-              // larger files are written there at their offset into a descriptor opened here (finished here)
-              const live = b.targets.filter((t) => !t.job.failed);
-              const files = live.filter((t) => t.job.chunks === 1 && t.job.e.node.size <= SMALL_FILE && t.job.handle === undefined);
-              const chunks = live.filter((t) => !files.includes(t));
-              const chunkWrites: ChunkWrite[] = [];
-              for (const t of chunks) {
-                try {
-                  const fh = await (t.job.handle ??= create(t.job));
-                  chunkWrites.push({ job: t.job.n, fd: fh.fd, offset: t.offset });
-                  t.job.inThreads++;
-                } catch (err) {
-                  pending.push(abandon(t.job, err));
-                }
-              }
-              batch.push({ id: b.id, at: b.loc.offset - range.start, length: b.loc.length, compressed: b.loc.compressed, rawLength: b.loc.rawLength, files: files.map((t) => smallFile(t.job)), writes: chunkWrites });
-              for (const t of files) t.job.remaining = -1; // handed over
-              continue;
-            }
-            let plain: Buffer;
+  const readPack = async (pack: string, blobs: readonly PlannedBlob[]): Promise<void> => {
+    const done: Promise<void>[] = [];
+    for (const range of ranges(blobs, reads.maxRead)) {
+      const size = range.end - range.start;
+      await inFlight.acquire(size);
+      const pending: Promise<void>[] = [];
+      let bytes: Buffer | null = null;
+      try {
+        bytes = await repo.readPack(pack, range.start, size);
+      } catch {
+        bytes = null; // each blob below falls back to its other copies
+      }
+      const batch: WriteItem[] = [];
+      for (const b of range.blobs) {
+        const live = b.targets.filter((t) => !failed[t.file] && remaining[t.file]! > 0);
+        if (live.length === 0) continue;
+        if (writers && bytes) {
+          // the blob is decoded by a writer thread: whole small files are created and finished there; chunks of
+          // larger files are written there at their offset into a descriptor opened here (finished here)
+          const small = live.filter((t) => isSmallFile(t.file));
+          const chunkWrites: ChunkWrite[] = [];
+          for (const t of live) {
+            if (small.includes(t)) continue;
             try {
-              if (!bytes) throw new Error('pack unreadable');
-              plain = repo.decodeBlob(b.id, b.loc, bytes.subarray(b.loc.offset - range.start, b.loc.offset - range.start + b.loc.length));
-            } catch {
-              try {
-                plain = await repo.loadBlob('data', b.id); // another copy, or the precise error
-              } catch (err) {
-                for (const t of b.targets) pending.push(abandon(t.job, err));
-                continue;
-              }
-            }
-            for (const t of b.targets) {
-              if (t.job.failed || t.job.remaining < 0) continue;
-              await writes.acquire();
-              pending.push(
-                (async () => {
-                  try {
-                    const fh = await (t.job.handle ??= create(t.job));
-                    t.job.extent = Math.max(t.job.extent, await writeChunk(fh, plain, t.offset));
-                    if (--t.job.remaining === 0) await finish(t.job);
-                  } catch (err) {
-                    await abandon(t.job, err);
-                  } finally {
-                    writes.release();
-                  }
-                })(),
-              );
+              const fh = await handle(t.file);
+              chunkWrites.push({ job: t.file, fd: fh.fd, offset: t.offset });
+              inThreads[t.file]!++;
+            } catch (err) {
+              pending.push(abandon(t.file, err));
             }
           }
-          if (batch.length > 0 && bytes) pending.push(handOver(bytes, batch)); // the range moves to the thread
-          done.push(Promise.all(pending).then(() => undefined).finally(() => inFlight.release(size)));
+          batch.push({ id: b.id, at: b.loc.offset - range.start, length: b.loc.length, compressed: b.loc.compressed, rawLength: b.loc.rawLength, files: small.map((t) => smallFile(t.file)), writes: chunkWrites });
+          for (const t of small) remaining[t.file] = -1; // handed over
+          continue;
         }
-        await Promise.all(done);
-        byPack.delete(pack); // this pack's plan (its blobs and where they go) can go
-      }),
-    ),
-  ]).finally(() => writers?.close());
+        let plain: Buffer;
+        try {
+          if (!bytes) throw new Error('pack unreadable');
+          plain = repo.decodeBlob(b.id, b.loc, bytes.subarray(b.loc.offset - range.start, b.loc.offset - range.start + b.loc.length));
+        } catch {
+          try {
+            plain = await repo.loadBlob('data', b.id); // another copy, or the precise error
+          } catch (err) {
+            for (const t of live) pending.push(abandon(t.file, err));
+            continue;
+          }
+        }
+        for (const t of live) {
+          await writes.acquire();
+          pending.push(place(t.file, plain, t.offset).finally(() => writes.release()));
+        }
+      }
+      if (batch.length > 0 && bytes) pending.push(handOver(bytes, batch)); // the range moves to the thread
+      done.push(Promise.all(pending).then(() => undefined).finally(() => inFlight.release(size)));
+    }
+    await Promise.all(done);
+  };
+  const reading: Promise<void>[] = empty.map((f) => writes.run(() => finish(f)));
+  for (const { pack, blobs } of plan.packs()) reading.push(packs.run(() => readPack(pack, blobs())));
+  await Promise.all(reading).finally(() => writers?.close());
 }
 
-/** A blob to fetch and the places it goes. */
-interface Wanted {
-  readonly id: string;
-  readonly loc: BlobLocation;
-  readonly targets: { job: FileJob; offset: number }[];
-}
-
-/** Groups a pack's wanted blobs into reads: neighbours closer than MAX_GAP share one read of at most `maxRead`. */
-function ranges(wanted: Wanted[], maxRead: number): { start: number; end: number; blobs: Wanted[] }[] {
-  const out: { start: number; end: number; blobs: Wanted[] }[] = [];
-  for (const w of [...wanted].sort((a, b) => a.loc.offset - b.loc.offset)) {
+/** Groups a pack's blobs (in offset order) into reads: neighbours closer than MAX_GAP share one read of at most `maxRead`. */
+function ranges(blobs: readonly PlannedBlob[], maxRead: number): { start: number; end: number; blobs: PlannedBlob[] }[] {
+  const out: { start: number; end: number; blobs: PlannedBlob[] }[] = [];
+  for (const w of blobs) {
     const last = out.at(-1);
     if (last && w.loc.offset - last.end <= MAX_GAP && w.loc.offset + w.loc.length - last.start <= maxRead) {
       last.end = Math.max(last.end, w.loc.offset + w.loc.length);
@@ -570,4 +459,3 @@ function ranges(wanted: Wanted[], maxRead: number): { start: number; end: number
   }
   return out;
 }
-
