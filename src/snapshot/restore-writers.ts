@@ -1,16 +1,30 @@
 import { Worker } from 'node:worker_threads';
-import type { WriteItem, WriteResult } from './restore-worker.js';
+import { BatchWriter, type WriteItem, type WriteResult } from './restore-batch.js';
 
-/** A pool of restore writer threads (see restore-worker.ts). */
+/**
+ * Where a restore's batches are decoded and written: writer threads (restore-worker.ts) and a lane on this thread.
+ *
+ * The lane takes a batch when it is idle and every thread already has one: the threads get the work first, and this
+ * thread (which otherwise reads packs and waits) does what they cannot take yet. On a 2-core machine that is one
+ * writer thread and the lane instead of two threads: a V8 isolate, its heap and the buffers in transit fewer. On the
+ * 1.5 GB benchmark, medians of five interleaved runs: 125 MiB peak RSS instead of 170 (restic: 126), 8.7 s instead
+ * of 7.3 (restic: 10.2). Writing small files is system-call work, so a thread more helps only while a core is free.
+ */
 export class RestoreWriters {
   readonly #workers: { worker: Worker; busy: number }[] = [];
+  readonly #lane: { writer: BatchWriter; busy: boolean };
   readonly #pending = new Map<number, { resolve(r: WriteResult[]): void; reject(e: unknown): void }>();
   #seq = 0;
   #failure: unknown;
+  #closed = false;
+  /** Batches written by the lane and by the threads. */
+  readonly handled = { lane: 0, threads: 0 };
 
-  constructor(keys: { encKey: Buffer; macKey: Buffer }, n: number) {
-    for (let i = 0; i < Math.max(1, n); i++) {
-      const worker = new Worker(new URL('./restore-worker.js', import.meta.url), { workerData: { encKey: keys.encKey, macKey: keys.macKey } , resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+  /** `threads` writer threads (0: the lane does all the writing) and the lane. */
+  constructor(keys: { encKey: Buffer; macKey: Buffer }, threads: number) {
+    this.#lane = { writer: new BatchWriter(keys), busy: false };
+    for (let i = 0; i < threads; i++) {
+      const worker = new Worker(new URL('./restore-worker.js', import.meta.url), { workerData: { encKey: keys.encKey, macKey: keys.macKey }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
       const slot = { worker, busy: 0 };
       worker.on('message', (m: { seq: number; results: WriteResult[] }) => {
         slot.busy--;
@@ -29,11 +43,29 @@ export class RestoreWriters {
     }
   }
 
-  /** Decodes the blobs (boxes inside `bytes`, which is moved to the thread) and writes their files. */
+  /** Decodes the blobs (boxes inside `bytes`, which is moved to a thread) and writes their files. */
   write(bytes: Buffer, items: WriteItem[]): Promise<WriteResult[]> {
-    if (this.#failure !== undefined || this.#workers.length === 0) return Promise.reject(this.#failure ?? new Error('the restore writer threads were stopped'));
-    const slot = this.#workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    if (this.#failure !== undefined || this.#closed) return Promise.reject(this.#failure ?? new Error('the restore writers were stopped'));
+    const slot = this.#workers.reduce<{ worker: Worker; busy: number } | null>((a, b) => (a === null || b.busy < a.busy ? b : a), null);
+    const lane = this.#lane;
+    if (slot === null || (!lane.busy && slot.busy > 0)) {
+      lane.busy = true;
+      this.handled.lane++;
+      // after the current callbacks, as a message to a thread would be handled: the caller goes on first
+      return new Promise((resolve, reject) =>
+        setImmediate(() => {
+          try {
+            resolve(lane.writer.write(bytes, items));
+          } catch (err) {
+            reject(err);
+          } finally {
+            lane.busy = false;
+          }
+        }),
+      );
+    }
     const seq = this.#seq++;
+    this.handled.threads++;
     if (slot.busy++ === 0) slot.worker.ref();
     return new Promise((resolve, reject) => {
       this.#pending.set(seq, { resolve, reject });
@@ -44,6 +76,7 @@ export class RestoreWriters {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.all(this.#workers.splice(0).map((w) => w.worker.terminate()));
   }
 }

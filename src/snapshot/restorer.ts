@@ -9,7 +9,7 @@ import { RestorePlan, type EntryMeta, type PlannedBlob } from './restore-plan.js
 import { workerCount } from '../util/threads.js';
 import { dataRuns } from '../util/small-files.js';
 import { RestoreWriters } from './restore-writers.js';
-import type { ChunkWrite, SmallFile, WriteItem } from './restore-worker.js';
+import type { ChunkWrite, SmallFile, WriteItem } from './restore-batch.js';
 import { ByteBudget, Semaphore } from '../util/concurrency.js';
 import { IntegrityError, UserError, errorMessage, isErrno } from '../util/errors.js';
 
@@ -55,7 +55,7 @@ export interface RestoreResult {
 
 const PACK_CONCURRENCY = 3;
 const WRITE_CONCURRENCY = 8;
-/** Files of one blob up to this size are written by writer threads. */
+/** Files of one blob up to this size are written by the writers (restore-writers.ts). */
 const SMALL_FILE = 1024 * 1024;
 /** Blobs of one pack closer than this are fetched in one read... */
 const MAX_GAP = 1024 * 1024;
@@ -320,7 +320,8 @@ async function writeFiles(repo: RestorerRepo, plan: RestorePlan, files: readonly
   const reads = repo.localTarget === false ? PACK_READS.network : PACK_READS.local;
   const inFlight = new ByteBudget(reads.inFlight);
   const threads = workerCount();
-  const writers = !overwrite && threads > 0 ? new RestoreWriters(repo.key, threads) : null;
+  // one writer thread fewer than cores, plus the lane on this thread (restore-writers.ts)
+  const writers = !overwrite && threads > 0 ? new RestoreWriters(repo.key, threads - 1) : null;
   const smallFile = (f: number): SmallFile => {
     const m = plan.meta(f);
     return { job: f, path: pathOf(f), uid: m.uid, gid: m.gid, mode: m.mode, mtime: m.mtime };
@@ -402,8 +403,9 @@ async function writeFiles(repo: RestorerRepo, plan: RestorePlan, files: readonly
         const live = b.targets.filter((t) => !failed[t.file] && remaining[t.file]! > 0);
         if (live.length === 0) continue;
         if (writers && bytes) {
-          // the blob is decoded by a writer thread: whole small files are created and finished there; chunks of
-          // larger files are written there at their offset into a descriptor opened here (finished here)
+          // the blob is decoded by a writer (a thread, or the lane on this one): whole small files are created and
+          // finished there; chunks of larger files are written there at their offset into a descriptor opened here
+          // (finished here)
           const small = live.filter((t) => isSmallFile(t.file));
           const chunkWrites: ChunkWrite[] = [];
           for (const t of live) {

@@ -1,10 +1,11 @@
 /**
- * An ingest worker: reads files, cuts them into chunks, names each chunk (HMAC), asks the main thread whether it
- * is new, and compresses and encrypts the new ones. The main thread only packs and writes. See ingest-pool.ts.
+ * The ingest work of one thread: reads files, cuts them into chunks, names each chunk (HMAC), asks the pool whether
+ * it is new, and compresses and encrypts the new ones. It runs in an ingest worker (ingest-worker.ts) or, as one
+ * more lane, on the main thread, which otherwise only packs and writes (see ingest-pool.ts). It talks to the pool
+ * through messages either way.
  */
 import { createHmac } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { parentPort, workerData } from 'node:worker_threads';
 import { BlobEncoder } from '../../repo/blob-encoder.js';
 import { chunkFile } from '../../repo/chunker.js';
 import { readSmallSync } from '../../util/small-files.js';
@@ -13,145 +14,168 @@ import { GarbageMeter } from '../../util/gc.js';
 import { ChunkRing } from './chunk-ring.js';
 import type { FileJob, FromWorker, ToWorker, WorkerSetup } from './protocol.js';
 
-const setup = workerData as WorkerSetup;
-const macKey = Buffer.from(setup.macKey);
-const encoder = new BlobEncoder(Buffer.from(setup.encKey), setup.compression);
-const port = parentPort!;
-const post = (m: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+/** Bytes of boxes sent to the pool in one message. */
+const BLOB_BATCH = 1024 * 1024;
 
-/** Read-but-unresolved bytes, bounded by setup.budget. */
-const held = new ByteBudget(setup.budget);
-/**
- * Chunk memory: the held chunks plus 2 MiB (a file's next chunk, read before it waits for room in the budget, and
- * the space a wrap skips). A chunk that finds no room (a rare large one) gets a buffer of its own, counted as
- * garbage once answered. Sized for the largest chunk instead (14 MiB), the ring cost ~20 MiB more peak RSS on the
- * benchmark (its pages are all touched as it turns) for no time saved.
- */
-const chunks = new ChunkRing(setup.budget + 2 * 1024 * 1024);
-/**
- * The ciphers' output copied into each box, and chunks that did not fit in the ring: collected every 2 MiB (a minor
- * collection of this thread's small young generation; every 8 MiB cost 5–17 MiB more peak RSS and was not faster).
- */
-const garbage = new GarbageMeter(2 * 1024 * 1024);
-const allocChunk = (size: number): Buffer => chunks.alloc(size);
+export class IngestEngine {
+  readonly #setup: WorkerSetup;
+  readonly #macKey: Buffer;
+  readonly #encoder: BlobEncoder;
+  readonly #post: (m: FromWorker, transfer?: ArrayBuffer[]) => void;
+  /** Read-but-unresolved bytes, bounded by setup.budget. */
+  readonly #held: ByteBudget;
+  /**
+   * Chunk memory: the held chunks plus 2 MiB (a file's next chunk, read before it waits for room in the budget, and
+   * the space a wrap skips). A chunk that finds no room (a rare large one) gets a buffer of its own, counted as
+   * garbage once answered. Sized for the largest chunk instead (14 MiB), the ring cost ~20 MiB more peak RSS on the
+   * benchmark (its pages are all touched as it turns) for no time saved.
+   */
+  readonly #chunks: ChunkRing;
+  /**
+   * The ciphers' output copied into each box, and chunks that did not fit in the ring: collected every 2 MiB (a minor
+   * collection of this thread's small young generation; every 8 MiB cost 5–17 MiB more peak RSS and was not faster).
+   */
+  readonly #garbage = new GarbageMeter(2 * 1024 * 1024);
+  readonly #waiting = new Map<number, { id: string; chunk: Buffer }>();
+  #seq = 0;
+  #queries: { seq: number; id: string }[] = [];
+  #flushScheduled = false;
+  readonly #queue: FileJob[] = [];
+  #running = 0;
+  #runningLarge = 0;
 
-const waiting = new Map<number, { id: string; chunk: Buffer }>();
-let seq = 0;
-let queries: { seq: number; id: string }[] = [];
-let flushScheduled = false;
-function flushQueries(): void {
-  flushScheduled = false;
-  if (queries.length === 0) return;
-  post({ t: 'query', items: queries });
-  queries = [];
-}
-
-async function ingest(job: FileJob): Promise<void> {
-  const ids: string[] = [];
-  let size = 0;
-  const take = async (chunk: Buffer): Promise<void> => {
-    await held.acquire(chunk.length);
-    const id = createHmac('sha256', macKey).update(chunk).digest('hex');
-    const s = seq++;
-    waiting.set(s, { id, chunk });
-    queries.push({ seq: s, id });
-    if (queries.length >= 64) flushQueries();
-    else if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flushQueries);
-    }
-    ids.push(id);
-    size += chunk.length;
-  };
-  try {
-    if (job.size < setup.chunker.minSize) {
-      // synchronous on purpose: this thread exists to read, and a thread-pool round trip per call costs more than
-      // the call itself for a small file in the page cache (each worker is one reader, like restic's file readers)
-      const into = allocChunk(job.size);
-      let buf: Buffer;
-      try {
-        buf = readSmallSync(job.path, job.size, into);
-      } catch (err) {
-        chunks.release(into);
-        throw err;
-      }
-      if (buf.length > 0) await take(buf);
-      else chunks.release(into);
-    } else {
-      const fh = await open(job.path, 'r');
-      try {
-        for await (const chunk of chunkFile(fh, setup.gear, setup.chunker, allocChunk)) await take(chunk);
-      } finally {
-        await fh.close();
-      }
-    }
-    flushQueries(); // the main thread sees every query of a file before the file's result
-    post({ t: 'done', job: job.job, ids, size });
-  } catch (err) {
-    flushQueries();
-    const e = err as NodeJS.ErrnoException;
-    post({ t: 'done', job: job.job, ids: [], size: 0, error: { ...(e.code ? { code: e.code } : {}), message: e.message ?? String(err) } });
+  constructor(setup: WorkerSetup, post: (m: FromWorker, transfer?: ArrayBuffer[]) => void) {
+    this.#setup = setup;
+    this.#macKey = Buffer.from(setup.macKey);
+    this.#encoder = new BlobEncoder(Buffer.from(setup.encKey), setup.compression);
+    this.#post = post;
+    this.#held = new ByteBudget(setup.budget);
+    this.#chunks = new ChunkRing(setup.budget + 2 * 1024 * 1024);
   }
-}
 
-/**
- * Jobs run a few at a time so reads overlap with hashing and encoding; but only one file that needs the chunker
- * (and its 16 MiB read buffer) at a time per worker, which bounds memory.
- */
-const queue: FileJob[] = [];
-let running = 0;
-let runningLarge = 0;
-function pump(): void {
-  for (let i = 0; i < queue.length && running < 4; ) {
-    const job = queue[i]!;
-    const large = job.size >= setup.chunker.minSize;
-    if (large && runningLarge > 0) {
-      i++;
-      continue;
+  /** Handles one message from the pool. */
+  receive(m: ToWorker): void {
+    switch (m.t) {
+      case 'files':
+        this.#queue.push(...m.jobs);
+        this.#pump();
+        break;
+      case 'verdict': {
+        let dropped = 0;
+        for (const s of m.drop) {
+          const w = this.#waiting.get(s);
+          this.#waiting.delete(s);
+          if (w) {
+            this.#held.release(w.chunk.length);
+            dropped += this.#chunks.release(w.chunk);
+          }
+        }
+        this.#garbage.addSoon(dropped);
+        // boxes leave in batches of about a MiB, each batch followed by its garbage count: the boxes are transferred
+        // and the ciphers' intermediate output is dead by then, so a collection frees it within this handler instead
+        // of after a whole verdict's worth (up to the budget) has piled up
+        let items: { id: string; box: ArrayBuffer; rawLength: number; compressed: boolean }[] = [];
+        let batch = 0;
+        const send = (): void => {
+          if (items.length === 0) return;
+          this.#post({ t: 'blobs', items }, items.map((i) => i.box));
+          items = [];
+          this.#garbage.add(batch);
+          batch = 0;
+        };
+        for (const s of m.store) {
+          const w = this.#waiting.get(s);
+          if (!w) continue;
+          this.#waiting.delete(s);
+          const { box, compressed } = this.#encoder.encode(w.chunk);
+          items.push({ id: w.id, box: box.buffer as ArrayBuffer, rawLength: w.chunk.length, compressed });
+          batch += this.#chunks.release(w.chunk) + box.length;
+          if (batch >= BLOB_BATCH) send();
+        }
+        send();
+        break;
+      }
+      case 'ack':
+        this.#held.release(m.bytes);
+        break;
     }
-    queue.splice(i, 1);
-    running++;
-    if (large) runningLarge++;
-    void ingest(job).finally(() => {
-      running--;
-      if (large) runningLarge--;
-      pump();
-    });
   }
-}
 
-port.on('message', (m: ToWorker) => {
-  switch (m.t) {
-    case 'files':
-      queue.push(...m.jobs);
-      pump();
-      break;
-    case 'verdict': {
-      let dropped = 0;
-      for (const s of m.drop) {
-        const w = waiting.get(s);
-        waiting.delete(s);
-        if (w) {
-          held.release(w.chunk.length);
-          dropped += chunks.release(w.chunk);
+  #flushQueries(): void {
+    this.#flushScheduled = false;
+    if (this.#queries.length === 0) return;
+    this.#post({ t: 'query', items: this.#queries });
+    this.#queries = [];
+  }
+
+  async #ingest(job: FileJob): Promise<void> {
+    const ids: string[] = [];
+    let size = 0;
+    const take = async (chunk: Buffer): Promise<void> => {
+      await this.#held.acquire(chunk.length);
+      const id = createHmac('sha256', this.#macKey).update(chunk).digest('hex');
+      const s = this.#seq++;
+      this.#waiting.set(s, { id, chunk });
+      this.#queries.push({ seq: s, id });
+      if (this.#queries.length >= 64) this.#flushQueries();
+      else if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flushQueries());
+      }
+      ids.push(id);
+      size += chunk.length;
+    };
+    try {
+      if (job.size < this.#setup.chunker.minSize) {
+        // synchronous on purpose: this thread exists to read, and a thread-pool round trip per call costs more than
+        // the call itself for a small file in the page cache (each worker is one reader, like restic's file readers)
+        const into = this.#chunks.alloc(job.size);
+        let buf: Buffer;
+        try {
+          buf = readSmallSync(job.path, job.size, into);
+        } catch (err) {
+          this.#chunks.release(into);
+          throw err;
+        }
+        if (buf.length > 0) await take(buf);
+        else this.#chunks.release(into);
+      } else {
+        const fh = await open(job.path, 'r');
+        try {
+          for await (const chunk of chunkFile(fh, this.#setup.gear, this.#setup.chunker, (size) => this.#chunks.alloc(size))) await take(chunk);
+        } finally {
+          await fh.close();
         }
       }
-      const items: { id: string; box: ArrayBuffer; rawLength: number; compressed: boolean }[] = [];
-      for (const s of m.store) {
-        const w = waiting.get(s);
-        if (!w) continue;
-        waiting.delete(s);
-        const { box, compressed } = encoder.encode(w.chunk);
-        items.push({ id: w.id, box: box.buffer as ArrayBuffer, rawLength: w.chunk.length, compressed });
-        dropped += chunks.release(w.chunk) + box.length;
-      }
-      if (items.length > 0) post({ t: 'blobs', items }, items.map((i) => i.box));
-      garbage.addSoon(dropped);
-      break;
+      this.#flushQueries(); // the main thread sees every query of a file before the file's result
+      this.#post({ t: 'done', job: job.job, ids, size });
+    } catch (err) {
+      this.#flushQueries();
+      const e = err as NodeJS.ErrnoException;
+      this.#post({ t: 'done', job: job.job, ids: [], size: 0, error: { ...(e.code ? { code: e.code } : {}), message: e.message ?? String(err) } });
     }
-    case 'ack':
-      held.release(m.bytes);
-      break;
   }
-});
 
+  /**
+   * Jobs run a few at a time so reads overlap with hashing and encoding; but only one file that needs the chunker
+   * (and its read buffer) at a time per lane, which bounds memory.
+   */
+  #pump(): void {
+    for (let i = 0; i < this.#queue.length && this.#running < 4; ) {
+      const job = this.#queue[i]!;
+      const large = job.size >= this.#setup.chunker.minSize;
+      if (large && this.#runningLarge > 0) {
+        i++;
+        continue;
+      }
+      this.#queue.splice(i, 1);
+      this.#running++;
+      if (large) this.#runningLarge++;
+      void this.#ingest(job).finally(() => {
+        this.#running--;
+        if (large) this.#runningLarge--;
+        this.#pump();
+      });
+    }
+  }
+}
