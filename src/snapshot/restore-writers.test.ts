@@ -71,3 +71,17 @@ test('with no writer thread the lane writes everything, and reports a damaged bl
   }
   await assert.rejects(writers.write(Buffer.alloc(0), []), /stopped/);
 });
+
+test('without the lane (a network restore, where this thread runs the storage client) the threads write every batch', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sp-writers-'));
+  const writers = new RestoreWriters(keys, 1, false);
+  try {
+    const batches = Array.from({ length: 4 }, (_, b) => batch(dir, `n${b}`, 2));
+    await Promise.all(batches.map((b) => writers.write(b.bytes, b.items)));
+    for (const b of batches) for (const [path, plain] of b.contents) assert.deepEqual(await readFile(path), plain);
+    assert.deepEqual(writers.handled, { lane: 0, threads: 4 });
+  } finally {
+    await writers.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

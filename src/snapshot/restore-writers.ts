@@ -9,10 +9,11 @@ import { BatchWriter, type WriteItem, type WriteResult } from './restore-batch.j
  * writer thread and the lane instead of two threads: a V8 isolate, its heap and the buffers in transit fewer. On the
  * 1.5 GB benchmark, medians of five interleaved runs: 125 MiB peak RSS instead of 170 (restic: 126), 8.7 s instead
  * of 7.3 (restic: 10.2). Writing small files is system-call work, so a thread more helps only while a core is free.
+ * The restorer uses the lane for a local repository only: from a network target this thread runs the storage client.
  */
 export class RestoreWriters {
   readonly #workers: { worker: Worker; busy: number }[] = [];
-  readonly #lane: { writer: BatchWriter; busy: boolean };
+  readonly #lane: { writer: BatchWriter; busy: boolean } | null;
   readonly #pending = new Map<number, { resolve(r: WriteResult[]): void; reject(e: unknown): void }>();
   #seq = 0;
   #failure: unknown;
@@ -20,9 +21,9 @@ export class RestoreWriters {
   /** Batches written by the lane and by the threads. */
   readonly handled = { lane: 0, threads: 0 };
 
-  /** `threads` writer threads (0: the lane does all the writing) and the lane. */
-  constructor(keys: { encKey: Buffer; macKey: Buffer }, threads: number) {
-    this.#lane = { writer: new BatchWriter(keys), busy: false };
+  /** `threads` writer threads and, with `lane` (or no thread), the lane. */
+  constructor(keys: { encKey: Buffer; macKey: Buffer }, threads: number, lane = true) {
+    this.#lane = lane || threads === 0 ? { writer: new BatchWriter(keys), busy: false } : null;
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(new URL('./restore-worker.js', import.meta.url), { workerData: { encKey: keys.encKey, macKey: keys.macKey }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
       const slot = { worker, busy: 0 };
@@ -48,7 +49,7 @@ export class RestoreWriters {
     if (this.#failure !== undefined || this.#closed) return Promise.reject(this.#failure ?? new Error('the restore writers were stopped'));
     const slot = this.#workers.reduce<{ worker: Worker; busy: number } | null>((a, b) => (a === null || b.busy < a.busy ? b : a), null);
     const lane = this.#lane;
-    if (slot === null || (!lane.busy && slot.busy > 0)) {
+    if (lane && (slot === null || (!lane.busy && slot.busy > 0))) {
       lane.busy = true;
       this.handled.lane++;
       // after the current callbacks, as a message to a thread would be handled: the caller goes on first
@@ -64,6 +65,7 @@ export class RestoreWriters {
         }),
       );
     }
+    if (!slot) return Promise.reject(new Error('the restore writers were stopped'));
     const seq = this.#seq++;
     this.handled.threads++;
     if (slot.busy++ === 0) slot.worker.ref();
