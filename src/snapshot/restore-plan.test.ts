@@ -108,3 +108,33 @@ test('a file with a blob the index lacks is a planning failure; the other files 
     assert.equal(chunks, [...Array(plan.count).keys()].reduce((n, e) => n + plan.chunks(e), 0));
   });
 });
+
+test('a plan grows past its first 1,024 entries and chunk rows and keeps every row', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'sp-plan-'));
+  try {
+    const src = join(root, 'many');
+    await mkdir(src);
+    for (let i = 0; i < 1500; i++) await writeFile(join(src, `f${i}`), `file number ${i}\n`);
+    const repo = await fastRepository(join(root, 'repo'), PASSWORD);
+    try {
+      await backup(repo, { paths: [src] });
+      const [sn] = await loadSnapshots(repo);
+      const plan = await RestorePlan.build(repo, sn!.tree);
+      assert.equal(plan.count, 1501);
+      let rows = 0;
+      for (const { blobs } of plan.packs()) for (const b of blobs()) rows += b.targets.length;
+      assert.equal(rows, 1500);
+      for (const i of [0, 1023, 1024, 1499]) {
+        const e = entry(plan, `many/f${i}`);
+        assert.equal(plan.rel(e), `many/f${i}`);
+        const [c] = [...plan.fileChunks(e)];
+        assert.equal(c!.id, repo.blobId(Buffer.from(`file number ${i}\n`)));
+        assert.equal(plan.size(e), `file number ${i}\n`.length);
+      }
+    } finally {
+      await repo.close();
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

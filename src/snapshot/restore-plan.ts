@@ -58,9 +58,13 @@ class Column<T extends Float64Array | Int32Array | Uint32Array | Uint8Array> {
   ) {
     this.a = make(1024 * per);
   }
+  /** Rows there is room for. */
+  get rows(): number {
+    return this.a.length / this.per;
+  }
   reserve(rows: number): void {
-    if (rows * this.per <= this.a.length) return;
-    const bigger = this.make(Math.max(rows, (this.a.length / this.per) * 2) * this.per);
+    if (rows <= this.rows) return;
+    const bigger = this.make(Math.max(rows, this.rows * 2) * this.per);
     bigger.set(this.a);
     this.a = bigger;
   }
@@ -145,7 +149,7 @@ export class RestorePlan {
 
   #add(node: TreeNode, parent: number): number {
     const e = this.count++;
-    for (const c of [this.#parent, this.#type, this.#mode, this.#uid, this.#gid, this.#mtime, this.#size, this.#firstChunk, this.#chunks]) c.reserve(this.count);
+    if (this.count > this.#parent.rows) for (const c of [this.#parent, this.#type, this.#mode, this.#uid, this.#gid, this.#mtime, this.#size, this.#firstChunk, this.#chunks]) c.reserve(this.count);
     this.#parent.a[e] = parent;
     this.#type.a[e] = TYPES.indexOf(node.type);
     this.#mode.a[e] = node.mode;
@@ -171,7 +175,7 @@ export class RestorePlan {
         const loc = repo.locate(id)[0];
         if (!loc) throw new IntegrityError(`data blob ${id.slice(0, 8)} is missing from the repository (run \`safepoint check\`)`);
         const c = this.chunkCount++;
-        for (const col of [this.#cPack, this.#cOffset, this.#cLength, this.#cRaw, this.#cCompressed, this.#cFile, this.#cAt, this.#cId]) col.reserve(this.chunkCount);
+        if (this.chunkCount > this.#cPack.rows) for (const col of [this.#cPack, this.#cOffset, this.#cLength, this.#cRaw, this.#cCompressed, this.#cFile, this.#cAt, this.#cId]) col.reserve(this.chunkCount);
         let p = this.#packNumber.get(loc.pack);
         if (p === undefined) {
           p = this.#packIds.push(loc.pack) - 1;
