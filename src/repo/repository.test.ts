@@ -237,7 +237,7 @@ describe('Repository blobs, packs and index', () => {
     await r.loadIndex();
     for (const [id, plain, type] of [[ids.data1, data1, 'data'], [ids.data2, data2, 'data'], [ids.tree1, tree1, 'tree']] as const) {
       assert.equal(r.hasBlob(id), true);
-      assert.equal(r.blobSize(id), plain.length);
+      assert.equal(r.locate(id)[0]?.rawLength, plain.length);
       assert.deepEqual(await r.loadBlob(type, id), plain);
     }
     assert.equal(r.index.packCount, 2);

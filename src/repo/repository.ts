@@ -327,11 +327,6 @@ export class Repository implements BlobSaver, BlobLoader {
     return this.storage.get(packPath(pack), { offset, length });
   }
 
-  /** Plaintext length of a blob, from the index. */
-  blobSize(id: string): number | undefined {
-    return this.index.lookup(id)[0]?.rawLength;
-  }
-
   blobId(plain: Uint8Array): string {
     return blobId(this.key.macKey, plain);
   }

@@ -58,7 +58,7 @@ function metaDiffers(x: TreeNode, y: TreeNode): boolean {
   return x.mode !== y.mode || x.uid !== y.uid || x.gid !== y.gid || (x.type !== 'dir' && !sameTime(x.mtime, y.mtime));
 }
 
-/** Times are compared at microsecond resolution: that is what a restore can set (see restorer nsToSeconds). */
+/** Times are compared at microsecond resolution: that is what a restore can set (see nsToSeconds in util/small-files.ts). */
 export function sameTime(a: string, b: string): boolean {
   return a === b || BigInt(a) / 1000n === BigInt(b) / 1000n;
 }

@@ -108,6 +108,9 @@ export class RestorePlan {
   readonly #cAt = f64();
   readonly #packIds: string[] = [];
   readonly #packNumber = new Map<string, number>();
+  /** The columns of an entry row and of a chunk row, grown together. */
+  readonly #entryColumns = [this.#parent, this.#type, this.#mode, this.#uid, this.#gid, this.#mtime, this.#size, this.#firstChunk, this.#chunks];
+  readonly #chunkColumns = [this.#cPack, this.#cOffset, this.#cLength, this.#cRaw, this.#cCompressed, this.#cId, this.#cFile, this.#cAt];
 
   /** Walks the snapshot tree and keeps what include/exclude select; directories on the way are kept. */
   static async build(repo: PlanRepo, treeId: string, o: PlanOptions = {}): Promise<RestorePlan> {
@@ -149,7 +152,7 @@ export class RestorePlan {
 
   #add(node: TreeNode, parent: number): number {
     const e = this.count++;
-    if (this.count > this.#parent.rows) for (const c of [this.#parent, this.#type, this.#mode, this.#uid, this.#gid, this.#mtime, this.#size, this.#firstChunk, this.#chunks]) c.reserve(this.count);
+    if (this.count > this.#parent.rows) for (const c of this.#entryColumns) c.reserve(this.count);
     this.#parent.a[e] = parent;
     this.#type.a[e] = TYPES.indexOf(node.type);
     this.#mode.a[e] = node.mode;
@@ -175,7 +178,7 @@ export class RestorePlan {
         const loc = repo.locate(id)[0];
         if (!loc) throw new IntegrityError(`data blob ${id.slice(0, 8)} is missing from the repository (run \`safepoint check\`)`);
         const c = this.chunkCount++;
-        if (this.chunkCount > this.#cPack.rows) for (const col of [this.#cPack, this.#cOffset, this.#cLength, this.#cRaw, this.#cCompressed, this.#cFile, this.#cAt, this.#cId]) col.reserve(this.chunkCount);
+        if (this.chunkCount > this.#cPack.rows) for (const c of this.#chunkColumns) c.reserve(this.chunkCount);
         let p = this.#packNumber.get(loc.pack);
         if (p === undefined) {
           p = this.#packIds.push(loc.pack) - 1;
