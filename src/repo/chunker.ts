@@ -160,6 +160,11 @@ export async function* chunkStream(source: AsyncIterable<Uint8Array> | Iterable<
 /** Idle read buffers of finished chunkFile calls (never referenced by a yielded chunk). */
 const readBuffers: Buffer[] = [];
 
+/** Lets go of this thread's idle read buffer (up to 9 MiB), when it will chunk no more files for a while. */
+export function dropReadBuffers(): void {
+  readBuffers.length = 0;
+}
+
 /** Bytes asked of each read. */
 const READ_SIZE = 1024 * 1024;
 

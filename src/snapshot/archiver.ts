@@ -1,10 +1,8 @@
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import { lstatSync } from 'node:fs';
-import { readSmall } from '../util/small-files.js';
 import { workerCount } from '../util/threads.js';
 import type { BigIntStats } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { chunkFile } from '../repo/chunker.js';
 import type { BlobLoader, BlobSaver } from '../repo/repository.js';
 import { newSnapshot, type BackupType, type Snapshot, type SnapshotCounts } from '../repo/snapshot.js';
 import { loadTree, saveTree, type NodeType, type TreeNode } from '../repo/tree.js';
@@ -68,9 +66,6 @@ export interface BackupResult {
   readonly snapshot: Snapshot;
 }
 
-const FILE_CONCURRENCY = 8;
-/** Files that go through the chunker each hold a 16 MiB read buffer: few at a time keep memory low and still feed every core. */
-const LARGE_FILE_CONCURRENCY = 2;
 /** Sub-folders of one folder walked at once. */
 const SUBFOLDER_CONCURRENCY = 2;
 const DIR_CONCURRENCY = 16;
@@ -83,9 +78,8 @@ export async function backup(repo: ArchiverRepo, options: BackupOptions): Promis
   const start = clock.now();
   const paths = options.paths.map((p) => resolve(p));
   checkNames(paths);
-  const workers = workerCount();
-  // the threads start with the first file to read: an unchanged re-backup never needs them
-  const pool = new LazyPool(() => (workers > 0 ? new IngestPool(repo, workers) : null));
+  // made with the first file to read: an unchanged re-backup needs none
+  const pool = new LazyPool(() => new IngestPool(repo, workerCount()));
   try {
     return await run(repo, options, paths, pool, clock, start);
   } catch (err) {
@@ -99,13 +93,13 @@ export async function backup(repo: ArchiverRepo, options: BackupOptions): Promis
 
 /** Creates the ingest pool on first use. */
 class LazyPool {
-  #pool: IngestPool | null | undefined;
-  readonly #make: () => IngestPool | null;
-  constructor(make: () => IngestPool | null) {
+  #pool: IngestPool | undefined;
+  readonly #make: () => IngestPool;
+  constructor(make: () => IngestPool) {
     this.#make = make;
   }
-  get(): IngestPool | null {
-    if (this.#pool === undefined) this.#pool = this.#make();
+  get(): IngestPool {
+    this.#pool ??= this.#make();
     return this.#pool;
   }
   get started(): IngestPool | null {
@@ -146,6 +140,7 @@ async function run(repo: ArchiverRepo, options: BackupOptions, paths: string[], 
     await pool.drain();
     a.summary.data_blobs += pool.dataBlobs;
     a.summary.data_added += pool.dataAdded;
+    await pool.close(); // before the last writes: the threads' memory goes first
   }
   await repo.flush();
   const snapshot = newSnapshot(
@@ -180,8 +175,6 @@ class Archiver {
   };
   readonly #repo: ArchiverRepo;
   readonly #opts: BackupOptions;
-  readonly #files = new Semaphore(FILE_CONCURRENCY);
-  readonly #largeFiles = new Semaphore(LARGE_FILE_CONCURRENCY);
   readonly #dirs = new Semaphore(DIR_CONCURRENCY);
   readonly #progress: ArchiveProgress = { files: 0, dirs: 0, bytes: 0, bytesAdded: 0, currentFile: '' };
 
@@ -286,10 +279,7 @@ class Archiver {
     let content: string[] = [];
     let size = 0;
     try {
-      const pool = this.#pool.get();
-      if (pool) {
-        ({ ids: content, size } = await pool.ingest(path, node.size));
-      } else await this.#ingestHere(path, node.size, content, (n) => (size += n));
+      ({ ids: content, size } = await this.#pool.get().ingest(path, node.size));
     } catch (err) {
       // a broken worker or a failed repository write (disk full) ends the backup; an unreadable file does not
       if (err instanceof IngestFailure || this.#pool.started?.failed || repositoryErrors.has(err as object)) throw err;
@@ -302,46 +292,6 @@ class Archiver {
     else s.files_new++;
     this.#done(path, size);
     return node;
-  }
-
-  /** Without ingest threads (SAFEPOINT_WORKERS=0): read, chunk and save on this thread. */
-  async #ingestHere(path: string, fileSize: number, content: string[], addSize: (n: number) => void): Promise<void> {
-    const s = this.summary;
-    const large = fileSize >= this.#repo.chunkerParams.minSize;
-    await (large ? this.#largeFiles : this.#files).run(async () => {
-      for await (const chunk of this.#chunks(path, fileSize)) {
-        addSize(chunk.length);
-        const r = await this.#repo.saveBlob('data', chunk).catch((err: unknown) => {
-          if (err instanceof Object) repositoryErrors.add(err);
-          throw err;
-        });
-        content.push(r.id);
-        if (!r.known) {
-          s.data_blobs++;
-          s.data_added += r.stored;
-          this.#progress.bytesAdded += r.stored;
-        }
-      }
-    });
-  }
-
-  /**
-   * A file smaller than the minimum chunk size is one chunk: read it with one read into a buffer of its size (no
-   * FileHandle, no 16 MiB read buffer, no copy); its content is what it held at lstat time, up to that size.
-   * Bigger files go through the chunker.
-   */
-  async *#chunks(path: string, size: number): AsyncGenerator<Buffer> {
-    if (size < this.#repo.chunkerParams.minSize) {
-      const buf = await readSmall(path, size);
-      if (buf.length > 0) yield buf;
-      return;
-    }
-    const fh = await open(path, 'r');
-    try {
-      yield* chunkFile(fh, this.#repo.gear, this.#repo.chunkerParams);
-    } finally {
-      await fh.close();
-    }
   }
 
   #done(path: string, size: number): void {

@@ -14,6 +14,11 @@ setFlagsFromString('--expose-gc');
  */
 const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major'; execution?: 'async' }) => void;
 
+/** A full collection now: for memory a thread knows it has just let go of. */
+export function collectGarbage(): void {
+  gc();
+}
+
 /**
  * Counts the bytes of short-lived buffers a thread has dropped (decrypted and decompressed blobs, pack reads) and
  * collects the young generation after every `every` bytes. A worker thread allocates few JS objects, so V8 would

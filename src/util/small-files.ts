@@ -1,24 +1,9 @@
-import { close, closeSync, open, openSync, read, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 
 /**
- * Reads up to `size` bytes of a file into `buf` (or a fresh buffer) with plain callbacks: for many small files this is
- * much cheaper than a FileHandle. Returns the bytes read (fewer if the file shrank).
+ * Reads up to `size` bytes of a file into `buf` (or a fresh buffer) with blocking calls: for a small file in the page
+ * cache, a thread-pool round trip per call costs more than the call. Returns the bytes read (fewer if it shrank).
  */
-export function readSmall(path: string, size: number, buf: Buffer = Buffer.allocUnsafeSlow(size)): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    open(path, 'r', (err, fd) => {
-      if (err) return reject(err);
-      const finish = (e: Error | null, got: number): void => close(fd, () => (e ? reject(e) : resolve(got === size ? buf : buf.subarray(0, got))));
-      const step = (got: number): void => {
-        if (got === size) return finish(null, got);
-        read(fd, buf, got, size - got, got, (e, n) => (e ? finish(e, got) : n === 0 ? finish(null, got) : step(got + n)));
-      };
-      step(0);
-    });
-  });
-}
-
-/** readSmall with blocking calls, for threads whose job is to read. */
 export function readSmallSync(path: string, size: number, buf: Buffer = Buffer.allocUnsafeSlow(size)): Buffer {
   const fd = openSync(path, 'r');
   try {

@@ -1,8 +1,7 @@
 /**
- * The ingest work of one thread: reads files, cuts them into chunks, names each chunk (HMAC), asks the pool whether
- * it is new, and compresses and encrypts the new ones. It runs in an ingest worker (ingest-worker.ts) or, as one
- * more lane, on the main thread, which otherwise only packs and writes (see ingest-pool.ts). It talks to the pool
- * through messages either way.
+ * The ingest work of one lane: reads files, cuts them into chunks, names each chunk (HMAC), asks the pool whether
+ * it is new, and compresses and encrypts the new ones. It runs on the main thread until the pool hands over to
+ * ingest workers (ingest-worker.ts; see ingest-pool.ts), and talks to the pool through messages either way.
  */
 import { createHmac } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -101,6 +100,11 @@ export class IngestEngine {
     }
   }
 
+  /** Takes back the files not started yet (the pool hands them to other lanes). */
+  takeQueued(): FileJob[] {
+    return this.#queue.splice(0);
+  }
+
   #flushQueries(): void {
     this.#flushScheduled = false;
     if (this.#queries.length === 0) return;
@@ -127,8 +131,8 @@ export class IngestEngine {
     };
     try {
       if (job.size < this.#setup.chunker.minSize) {
-        // synchronous on purpose: this thread exists to read, and a thread-pool round trip per call costs more than
-        // the call itself for a small file in the page cache (each worker is one reader, like restic's file readers)
+        // synchronous on purpose: a thread-pool round trip per call costs more than the call itself for a small file
+        // in the page cache (each lane is one reader, like restic's file readers)
         const into = this.#chunks.alloc(job.size);
         let buf: Buffer;
         try {

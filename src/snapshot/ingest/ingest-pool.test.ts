@@ -24,56 +24,131 @@ function fakeRepo(encKey: Buffer): IngestRepo & { stored: Map<string, Buffer> } 
   };
 }
 
-test('the pool names, deduplicates and stores the chunks of real files', async () => {
+/** Thresholds that hand over to threads with the first file. */
+const THREADS_AT_ONCE = { stored: 0, backlog: 0 };
+const LANE_ONLY = { stored: Infinity, backlog: Infinity };
+
+for (const [mode, escalation] of [['the main lane', LANE_ONLY], ['threads', THREADS_AT_ONCE]] as const) {
+  test(`the pool names, deduplicates and stores the chunks of real files (${mode})`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
+    const repo = fakeRepo(randomBytes(32));
+    const pool = new IngestPool(repo, 2, escalation);
+    try {
+      const small = Buffer.from('hello ingest');
+      const big = randomBytes(3 * 1024 * 1024);
+      await writeFile(join(dir, 'a'), small);
+      await writeFile(join(dir, 'b'), small); // same content: stored once
+      await writeFile(join(dir, 'big'), big);
+      const [a, b, c] = await Promise.all([pool.ingest(join(dir, 'a'), small.length), pool.ingest(join(dir, 'b'), small.length), pool.ingest(join(dir, 'big'), big.length)]);
+      await pool.drain();
+      assert.deepEqual(a.ids, [blobId(Buffer.alloc(32, 1), small)]);
+      assert.deepEqual(b.ids, a.ids);
+      assert.equal(c.size, big.length);
+      assert.ok(c.ids.length >= 1);
+      assert.equal(repo.stored.size, 1 + new Set(c.ids).size);
+      assert.equal(pool.threads, escalation === LANE_ONLY ? 0 : 2);
+      await assert.rejects(pool.ingest(join(dir, 'missing'), 10), (err: NodeJS.ErrnoException) => err.code === 'ENOENT' && !(err instanceof IngestFailure));
+    } finally {
+      await pool.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`a broken lane fails every job with IngestFailure, also jobs waiting in a batch, without crashing (${mode})`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
+    const pool = new IngestPool(fakeRepo(Buffer.alloc(5)), 1, escalation); // an AES key of the wrong length: encoding throws
+    try {
+      const data = randomBytes(100_000);
+      await writeFile(join(dir, 'f'), data);
+      // the file's result may arrive before its chunk is encoded; the failure then surfaces at drain, which every
+      // backup awaits before it writes an index or a snapshot
+      await pool.ingest(join(dir, 'f'), data.length).catch(() => undefined);
+      await assert.rejects(pool.drain(), IngestFailure);
+      assert.equal(pool.failed, true);
+      await assert.rejects(pool.ingest(join(dir, 'f'), data.length), IngestFailure);
+      await assert.rejects(pool.ingest(join(dir, 'g'), 10), IngestFailure); // a small file, queued for a batch
+    } finally {
+      await pool.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+/** Writes `n` files of `size` random bytes; returns their paths and contents. */
+async function randomFiles(dir: string, n: number, size: number): Promise<{ path: string; data: Buffer }[]> {
+  const files = Array.from({ length: n }, (_, i) => ({ path: join(dir, `f${i}`), data: randomBytes(size) }));
+  await Promise.all(files.map((f) => writeFile(f.path, f.data)));
+  return files;
+}
+
+test('work starts on the main lane and stays there while it is light: no thread starts', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
   const repo = fakeRepo(randomBytes(32));
-  const pool = new IngestPool(repo, 2);
+  const pool = new IngestPool(repo, 2, { stored: 1024 * 1024, backlog: 64 * 1024 * 1024 });
   try {
-    const small = Buffer.from('hello ingest');
-    const big = randomBytes(3 * 1024 * 1024);
-    await writeFile(join(dir, 'a'), small);
-    await writeFile(join(dir, 'b'), small); // same content: stored once
-    await writeFile(join(dir, 'big'), big);
-    const [a, b, c] = await Promise.all([pool.ingest(join(dir, 'a'), small.length), pool.ingest(join(dir, 'b'), small.length), pool.ingest(join(dir, 'big'), big.length)]);
+    const files = await randomFiles(dir, 20, 10_000); // 200 kB of new data: under the threshold
+    const results = await Promise.all(files.map((f) => pool.ingest(f.path, f.data.length)));
     await pool.drain();
-    assert.deepEqual(a.ids, [blobId(Buffer.alloc(32, 1), small)]);
-    assert.deepEqual(b.ids, a.ids);
-    assert.equal(c.size, big.length);
-    assert.ok(c.ids.length >= 1);
-    assert.equal(repo.stored.size, 1 + new Set(c.ids).size);
-    await assert.rejects(pool.ingest(join(dir, 'missing'), 10), (err: NodeJS.ErrnoException) => err.code === 'ENOENT' && !(err instanceof IngestFailure));
+    assert.deepEqual(results.map((r) => r.ids), files.map((f) => [blobId(Buffer.alloc(32, 1), f.data)]));
+    assert.equal(pool.threads, 0);
+    assert.equal(pool.mainLane, true);
   } finally {
     await pool.close();
     await rm(dir, { recursive: true, force: true });
   }
 });
 
-test('a broken worker fails every job with IngestFailure, also jobs waiting in a batch, without crashing', async () => {
+test('new data past the threshold hands the queued files over to threads, and the main lane retires', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
-  const pool = new IngestPool(fakeRepo(Buffer.alloc(5)), 1); // an AES key of the wrong length: encoding throws in the worker
+  const repo = fakeRepo(randomBytes(32));
+  const pool = new IngestPool(repo, 2, { stored: 256 * 1024, backlog: Infinity });
   try {
-    const data = randomBytes(100_000);
-    await writeFile(join(dir, 'f'), data);
-    // the file's result may arrive before its chunk is encoded; the failure then surfaces at drain, which every
-    // backup awaits before it writes an index or a snapshot
-    await pool.ingest(join(dir, 'f'), data.length).catch(() => undefined);
-    await assert.rejects(pool.drain(), IngestFailure);
-    assert.equal(pool.failed, true);
-    await assert.rejects(pool.ingest(join(dir, 'f'), data.length), IngestFailure);
-    await assert.rejects(pool.ingest(join(dir, 'g'), 10), IngestFailure); // a small file, queued for a batch
+    const files = await randomFiles(dir, 200, 20_000); // 4 MB of new data, queued at once
+    const results = await Promise.all(files.map((f) => pool.ingest(f.path, f.data.length)));
+    await pool.drain();
+    assert.deepEqual(results.map((r) => r.ids), files.map((f) => [blobId(Buffer.alloc(32, 1), f.data)]));
+    assert.equal(repo.stored.size, files.length);
+    assert.equal(pool.threads, 2);
+    assert.equal(pool.mainLane, false, 'the main lane retired once idle');
   } finally {
     await pool.close();
     await rm(dir, { recursive: true, force: true });
   }
 });
 
-test('the pool starts its threads with the first file: a backup that reads nothing starts none', async () => {
+test('a backlog past the threshold starts threads even when nothing is new; with no threads allowed the main lane does it all', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
-  const idle = new IngestPool(fakeRepo(randomBytes(32)), 2);
-  const used = new IngestPool(fakeRepo(randomBytes(32)), 2);
+  try {
+    const data = randomBytes(2 * 1024 * 1024);
+    const paths = [join(dir, 'a'), join(dir, 'b'), join(dir, 'c')];
+    await Promise.all(paths.map((p) => writeFile(p, data))); // the same content: stored once
+    for (const workers of [2, 0]) {
+      const repo = fakeRepo(randomBytes(32));
+      const pool = new IngestPool(repo, workers, { stored: Infinity, backlog: 3 * 1024 * 1024 });
+      try {
+        const results = await Promise.all(paths.map((p) => pool.ingest(p, data.length)));
+        await pool.drain();
+        assert.deepEqual(results[1], results[0]);
+        assert.deepEqual(results[2], results[0]);
+        assert.equal(repo.stored.size, new Set(results[0]!.ids).size);
+        assert.equal(pool.threads, workers);
+      } finally {
+        await pool.close();
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the pool starts nothing before the first file, and nothing once closed', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
+  const idle = new IngestPool(fakeRepo(randomBytes(32)), 2, THREADS_AT_ONCE);
+  const used = new IngestPool(fakeRepo(randomBytes(32)), 2, THREADS_AT_ONCE);
   try {
     await idle.drain();
     assert.equal(idle.threads, 0);
+    assert.equal(idle.mainLane, false);
     await idle.close();
     await writeFile(join(dir, 'f'), 'x');
     await assert.rejects(idle.ingest(join(dir, 'f'), 1), /stopped/, 'a closed pool that never started does not start now');

@@ -2,6 +2,9 @@ import { Worker } from 'node:worker_threads';
 import type { ChunkerParams } from '../../repo/chunker.js';
 import type { CompressionMode } from '../../repo/compression.js';
 import { SafepointError } from '../../util/errors.js';
+import { dropReadBuffers } from '../../repo/chunker.js';
+import { collectGarbage } from '../../util/gc.js';
+import { IngestEngine } from './ingest-engine.js';
 import type { FileJob, FromWorker, ToWorker, WorkerSetup } from './protocol.js';
 
 /** What the pool needs from the repository. */
@@ -24,12 +27,16 @@ export interface IngestResult {
 /* A repository error (disk full) is passed through as it is and is fatal too: see isFatal in the archiver. */
 export class IngestFailure extends SafepointError {}
 
-interface Slot {
-  readonly worker: Worker;
-  /** Jobs sent and not yet done, and blobs it was told to store and has not sent yet: the worker keeps the process alive while either is non-zero. */
+/** One lane of ingest work: a worker thread, or the engine on this thread (see IngestPool). */
+interface Lane {
+  send(m: ToWorker): void;
+  /** Whether the lane keeps the process alive (a worker must while it has work, and must not when idle). */
+  hold(busy: boolean): void;
+  stop(): Promise<void>;
+  /** Jobs sent and not yet done, and blobs it was told to store and has not sent yet. */
   jobs: number;
   blobs: number;
-  /** Bytes of the files sent and not yet done: new work goes to the thread with the least. */
+  /** Bytes of the files sent and not yet done: new work goes to the lane with the least. */
   bytes: number;
   /** Messages are handled one after the other, so a file's blobs are in the packer before its result. */
   chain: Promise<void>;
@@ -38,13 +45,30 @@ interface Slot {
 const SMALL_BATCH = 32;
 const WORKER_BUDGET = 4 * 1024 * 1024;
 
+/** When the engine on this thread hands over to threads (see IngestPool). */
+export interface Escalation {
+  /** Raw bytes of new data the main lane has compressed and encrypted (default 32 MiB). */
+  readonly stored: number;
+  /** Bytes of files waiting on the main lane (default 1 GiB). */
+  readonly backlog: number;
+}
+const ESCALATION: Escalation = { stored: 32 * 1024 * 1024, backlog: 1024 * 1024 * 1024 };
+
 /**
- * Reads and chunks files on worker threads (one per core); each worker names its chunks, asks here which are new,
- * and compresses and encrypts those. This thread packs and writes. Small files travel in batches.
+ * Reads, chunks, names, compresses and encrypts files, one engine per lane (ingest-engine.ts); this thread packs and
+ * writes. Work starts on a lane on this thread, which costs no thread at all: a re-backup reads the files that
+ * changed, and most of what it reads are chunks the repository has (named, then dropped), which one lane does at
+ * ~450 MB/s. Threads (one per core) start, and the main lane hands its queued files over to them and retires, once the
+ * work is the heavy kind: new data to compress (`stored`) or more files queued than the main lane reads in ~2 s
+ * (`backlog`). Each thread costs ~30 MiB of peak memory: the benchmark's 1 % change backup peaks at 88 MiB on the main
+ * lane and 127 MiB on two threads, in about the same time (docs/architecture.md). Small files travel in batches.
  */
 export class IngestPool {
   readonly #repo: IngestRepo;
-  readonly #slots: Slot[] = [];
+  readonly #lanes: Lane[] = [];
+  /** The engine on this thread while it takes work, and its lane. */
+  #main: { engine: IngestEngine; lane: Lane; stored: number } | undefined;
+  #threads = 0;
   readonly #jobs = new Map<number, { resolve(r: IngestResult): void; reject(e: unknown): void }>();
   /** Blobs claimed by a verdict and not yet received. */
   readonly #awaiting = new Set<string>();
@@ -53,7 +77,7 @@ export class IngestPool {
   #batch: FileJob[] = [];
   #batchScheduled = false;
   #next = 0;
-  #started = false;
+  #closed = false;
   #failure: unknown;
   /** Bytes and blobs added to the repository through the pool. */
   dataAdded = 0;
@@ -61,11 +85,16 @@ export class IngestPool {
 
   readonly #setup: WorkerSetup;
   readonly #workers: number;
+  readonly #escalation: Escalation;
 
-  /** Threads start with the first file to read: a backup of an unchanged tree reads none and starts none. */
-  constructor(repo: IngestRepo, workers: number) {
+  /**
+   * Nothing runs until the first file: a backup of an unchanged tree reads none. `workers` is the number of threads
+   * to hand over to (0: the main lane does everything).
+   */
+  constructor(repo: IngestRepo, workers: number, escalation: Escalation = ESCALATION) {
     this.#repo = repo;
-    this.#workers = Math.max(1, workers);
+    this.#workers = Math.max(0, workers);
+    this.#escalation = escalation;
     this.#setup = {
       macKey: repo.key.macKey,
       encKey: repo.key.encKey,
@@ -76,27 +105,96 @@ export class IngestPool {
     };
   }
 
-  #start(): void {
-    this.#started = true;
+  /** The main lane: the engine called through setImmediate, so that it runs as a worker's messages would. */
+  #startMain(): void {
+    // the lane keeps its engine after it retires: its last acknowledgements still reach it
+    // eslint-disable-next-line prefer-const -- the lane and the engine refer to each other
+    let engine: IngestEngine | undefined;
+    const deliver = (m: ToWorker): void => {
+      if (this.#closed || !engine) return;
+      try {
+        engine.receive(m);
+      } catch (err) {
+        this.#fail(err, true); // as a worker that threw would
+      }
+    };
+    const lane: Lane = {
+      // files are queued at once, so that a hand-over takes all of them back; the rest comes later, as a worker's
+      // messages would (the engine must not run inside the handler that answers it)
+      send: (m) => (m.t === 'files' ? deliver(m) : setImmediate(deliver, m)),
+      hold: () => undefined, // its pending reads and timers keep the process alive themselves
+      stop: async () => undefined,
+      jobs: 0,
+      blobs: 0,
+      bytes: 0,
+      chain: Promise.resolve(),
+    };
+    engine = new IngestEngine(this.#setup, (m) => this.#receive(lane, m));
+    this.#main = { engine, lane, stored: 0 };
+    this.#lanes.push(lane);
+  }
+
+  #startThreads(): void {
     for (let i = 0; i < this.#workers; i++) {
       const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { workerData: this.#setup, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-      const slot: Slot = { worker, jobs: 0, blobs: 0, bytes: 0, chain: Promise.resolve() };
-      worker.on('message', (m: FromWorker) => {
-        // an error here is the repository's (a failed pack write: disk full...), reported as it is
-        slot.chain = slot.chain.then(() => this.#handle(slot, m)).catch((err: unknown) => this.#fail(err, false));
-      });
+      const lane: Lane = {
+        send: (m) => worker.postMessage(m),
+        hold: (busy) => (busy ? worker.ref() : worker.unref()),
+        stop: async () => void (await worker.terminate()),
+        jobs: 0,
+        blobs: 0,
+        bytes: 0,
+        chain: Promise.resolve(),
+      };
+      worker.on('message', (m: FromWorker) => this.#receive(lane, m));
       worker.on('error', (err) => this.#fail(err, true));
       worker.on('exit', (code) => {
-        if (code !== 0 && this.#failure === undefined && this.#slots.includes(slot)) this.#fail(new Error(`ingest worker exited with code ${code}`), true);
+        if (code !== 0 && this.#failure === undefined && this.#lanes.includes(lane)) this.#fail(new Error(`ingest worker exited with code ${code}`), true);
       });
       worker.unref();
-      this.#slots.push(slot);
+      this.#lanes.push(lane);
+      this.#threads++;
     }
   }
 
-  /** Threads running (none until the first file is sent). */
+  #receive(lane: Lane, m: FromWorker): void {
+    // an error here is the repository's (a failed pack write: disk full...), reported as it is
+    lane.chain = lane.chain.then(() => this.#handle(lane, m)).catch((err: unknown) => this.#fail(err, false));
+  }
+
+  /** The main lane has done enough of the heavy kind of work: threads take over its queue, and it retires once idle. */
+  #escalate(): void {
+    const main = this.#main;
+    if (!main || this.#workers === 0 || this.#threads > 0) return;
+    const { stored, backlog } = this.#escalation;
+    if (main.stored < stored && main.lane.bytes < backlog) return;
+    this.#startThreads();
+    const queued = main.engine.takeQueued();
+    main.lane.jobs -= queued.length;
+    for (const j of queued) main.lane.bytes -= this.#sizes.get(j.job) ?? 0;
+    this.#retire();
+    if (queued.length > 0) this.#send(queued);
+  }
+
+  /** Drops the main lane once threads run and it has nothing left in flight: its engine's memory goes with it. */
+  #retire(): void {
+    const main = this.#main;
+    if (!main || this.#threads === 0 || main.lane.jobs + main.lane.blobs > 0) return;
+    this.#main = undefined;
+    this.#lanes.splice(this.#lanes.indexOf(main.lane), 1);
+    // its ring and read buffer (~10 MiB) are garbage now; a full collection of this thread's heap takes ~10 ms
+    dropReadBuffers();
+    setImmediate(collectGarbage);
+  }
+
+  /** Threads running (none until the main lane hands over). */
   get threads(): number {
-    return this.#slots.length;
+    return this.#threads;
+  }
+
+  /** Whether the engine on this thread is taking work (for tests). */
+  get mainLane(): boolean {
+    return this.#main !== undefined;
   }
 
   /** True once the pool has failed as a whole: job errors are then not the file's fault. */
@@ -132,9 +230,10 @@ export class IngestPool {
   }
 
   async close(): Promise<void> {
-    this.#started = true; // a file sent after this fails instead of starting threads
-    const slots = this.#slots.splice(0);
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    this.#closed = true; // a file sent after this fails instead of starting a lane
+    this.#main = undefined;
+    const lanes = this.#lanes.splice(0);
+    await Promise.all(lanes.map((l) => l.stop()));
   }
 
   #sendBatch(): void {
@@ -145,25 +244,28 @@ export class IngestPool {
   }
 
   #send(jobs: FileJob[]): void {
-    if (!this.#started && this.#failure === undefined) this.#start();
-    if (this.#failure !== undefined || this.#slots.length === 0) {
+    if (this.#lanes.length === 0 && !this.#closed && this.#failure === undefined) this.#startMain();
+    if (this.#failure !== undefined || this.#closed) {
       // failed or closed while these waited for their batch: they fail with the pool's error
-      const err = this.#failure ?? new IngestFailure('the ingest threads were stopped');
+      const err = this.#failure ?? new IngestFailure('the ingest lanes were stopped');
       for (const j of jobs) this.#jobs.get(j.job)?.reject(err);
       for (const j of jobs) this.#jobs.delete(j.job);
       return;
     }
-    const slot = this.#slots.reduce((a, b) => (b.bytes < a.bytes ? b : a));
-    slot.jobs += jobs.length;
+    // once threads run, the main lane takes nothing new
+    const lanes = this.#threads > 0 ? this.#lanes.filter((l) => l !== this.#main?.lane) : this.#lanes;
+    const lane = lanes.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+    lane.jobs += jobs.length;
     for (const j of jobs) {
-      slot.bytes += j.size;
+      lane.bytes += j.size;
       this.#sizes.set(j.job, j.size);
     }
-    this.#reref(slot);
-    post(slot, { t: 'files', jobs });
+    lane.hold(true);
+    lane.send({ t: 'files', jobs });
+    this.#escalate();
   }
 
-  async #handle(slot: Slot, m: FromWorker): Promise<void> {
+  async #handle(lane: Lane, m: FromWorker): Promise<void> {
     switch (m.t) {
       case 'query': {
         const store: number[] = [];
@@ -174,9 +276,9 @@ export class IngestPool {
             store.push(q.seq);
           } else drop.push(q.seq);
         }
-        slot.blobs += store.length;
-        this.#reref(slot);
-        post(slot, { t: 'verdict', store, drop });
+        lane.blobs += store.length;
+        this.#settle(lane);
+        lane.send({ t: 'verdict', store, drop });
         break;
       }
       case 'blobs': {
@@ -189,17 +291,19 @@ export class IngestPool {
           this.dataBlobs++;
           bytes += b.rawLength;
         }
-        slot.blobs -= m.items.length;
-        this.#reref(slot);
-        post(slot, { t: 'ack', bytes });
+        if (lane === this.#main?.lane) this.#main.stored += bytes;
+        lane.blobs -= m.items.length;
+        this.#settle(lane);
+        lane.send({ t: 'ack', bytes });
+        this.#escalate();
         this.#wake();
         break;
       }
       case 'done': {
-        slot.jobs--;
-        slot.bytes -= this.#sizes.get(m.job) ?? 0;
+        lane.jobs--;
+        lane.bytes -= this.#sizes.get(m.job) ?? 0;
         this.#sizes.delete(m.job);
-        this.#reref(slot);
+        this.#settle(lane);
         const j = this.#jobs.get(m.job);
         this.#jobs.delete(m.job);
         if (m.error) j?.reject(Object.assign(new Error(m.error.message), m.error.code ? { code: m.error.code } : {}));
@@ -210,9 +314,10 @@ export class IngestPool {
     }
   }
 
-  #reref(slot: Slot): void {
-    if (slot.jobs + slot.blobs > 0) slot.worker.ref();
-    else slot.worker.unref();
+  #settle(lane: Lane): void {
+    const busy = lane.jobs + lane.blobs > 0;
+    lane.hold(busy);
+    if (!busy && lane === this.#main?.lane) this.#retire();
   }
 
   #wake(): void {
@@ -229,8 +334,4 @@ export class IngestPool {
     this.#jobs.clear();
     this.#wake();
   }
-}
-
-function post(slot: Slot, m: ToWorker): void {
-  slot.worker.postMessage(m);
 }
