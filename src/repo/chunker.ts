@@ -93,13 +93,9 @@ export function nextBoundary(gear: Uint32Array, params: ChunkerParams, data: Uin
   return final ? end - start : -1;
 }
 
-/** Where chunk memory comes from; by default a fresh, unpooled Buffer (own ArrayBuffer: independent, transferable). */
-export type ChunkAllocator = (size: number) => Buffer;
-const freshBuffer: ChunkAllocator = (size) => Buffer.allocUnsafeSlow(size);
-
-/** A buffer from `alloc` holding the parts in order. */
-function join(parts: readonly Uint8Array[], total: number, alloc: ChunkAllocator = freshBuffer): Buffer {
-  const out = alloc(total);
+/** A fresh, unpooled Buffer (own ArrayBuffer: independent, transferable) holding the parts in order. */
+function join(parts: readonly Uint8Array[], total: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(total);
   let at = 0;
   for (const part of parts) {
     out.set(part, at);
@@ -170,13 +166,14 @@ const READ_SIZE = 1024 * 1024;
 
 /**
  * Chunks an open file from offset 0 with positional reads into a reused buffer; the output equals chunkStream over
- * the file's bytes. Chunks are fresh copies (from `alloc`).
+ * the file's bytes. Each chunk is a view of that buffer, valid until the generator goes on (or returns): a consumer
+ * copies what it keeps, straight to where it keeps it (an ingest thread's ring), or only hashes it.
  *
  * The buffer starts at twice the average chunk plus a read and grows (up to maxSize plus a read) only when a chunk
  * runs longer than it: with normalized chunking, chunks past 2x the average are rare, and a buffer sized for the
  * largest possible chunk (9 MiB by default) was resident in every thread that had read one large file.
  */
-export async function* chunkFile(handle: FileHandle, gear: Uint32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS, alloc: ChunkAllocator = freshBuffer): AsyncGenerator<Buffer> {
+export async function* chunkFileViews(handle: FileHandle, gear: Uint32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS): AsyncGenerator<Buffer> {
   const pl = plan(gear, params);
   const read = Math.min(pl.max, READ_SIZE);
   const largest = pl.max + read;
@@ -203,13 +200,18 @@ export async function* chunkFile(handle: FileHandle, gear: Uint32Array, params: 
       position += bytesRead;
       fill += bytesRead;
       for (const cut of cuts(gear, pl, buf, fill - bytesRead, fill, st)) {
-        const chunk = join([buf.subarray(start, cut)], cut - start, alloc);
+        const chunk = buf.subarray(start, cut);
         start = cut;
         yield chunk;
       }
     }
-    if (fill > start) yield join([buf.subarray(start, fill)], fill - start, alloc);
+    if (fill > start) yield buf.subarray(start, fill);
   } finally {
     if (readBuffers.length < 1) readBuffers.push(buf);
   }
+}
+
+/** chunkFileViews, each chunk copied into a fresh Buffer of its own. */
+export async function* chunkFile(handle: FileHandle, gear: Uint32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS): AsyncGenerator<Buffer> {
+  for await (const view of chunkFileViews(handle, gear, params)) yield join([view], view.length);
 }

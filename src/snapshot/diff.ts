@@ -1,6 +1,6 @@
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chunkFile, type ChunkerParams } from '../repo/chunker.js';
+import { chunkFileViews, type ChunkerParams } from '../repo/chunker.js';
 import type { BlobLoader } from '../repo/repository.js';
 import { alignNodes, compareNames, loadTree, type TreeNode } from '../repo/tree.js';
 
@@ -113,7 +113,7 @@ async function contentIds(path: string, o: LiveDiffOptions): Promise<string[]> {
   const fh = await open(path, 'r');
   try {
     const ids: string[] = [];
-    for await (const c of chunkFile(fh, o.gear, o.chunkerParams)) ids.push(o.blobId(c));
+    for await (const c of chunkFileViews(fh, o.gear, o.chunkerParams)) ids.push(o.blobId(c));
     return ids;
   } finally {
     await fh.close();

@@ -58,3 +58,28 @@ test('bytes written into one chunk never show in another', () => {
     for (const [j, y] of live.entries()) assert.ok(y.every((v) => v === y[0]), `chunk ${j} was overwritten`);
   }
 });
+
+test('allocWait waits for room, in turn, instead of taking a buffer of its own', async () => {
+  const ring = new ChunkRing(100);
+  const a = await ring.allocWait(60);
+  const b = await ring.allocWait(30);
+  const served: string[] = [];
+  const c = ring.allocWait(50).then((x) => (served.push('c'), x)); // no room: waits
+  const d = ring.allocWait(5).then((x) => (served.push('d'), x)); // would fit (10 left at the end) but waits its turn
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(served, []);
+  assert.equal(ring.waiting, 2);
+  ring.release(a); // 60 free at the start: c takes 50 of it, d 5 of the 10 left before b
+  const [cb, db] = await Promise.all([c, d]);
+  assert.deepEqual(served, ['c', 'd']);
+  assert.equal(cb.buffer, b.buffer);
+  assert.equal(cb.byteOffset, 0);
+  assert.equal(db.byteOffset, 50);
+  assert.equal(ring.overflows, 0);
+  const huge = await ring.allocWait(101); // larger than the ring: its own buffer at once
+  assert.notEqual(huge.buffer, b.buffer);
+  assert.equal(ring.overflows, 1);
+  for (const x of [b, cb, db]) ring.release(x);
+  assert.equal(ring.used, 0);
+  assert.equal(ring.waiting, 0);
+});

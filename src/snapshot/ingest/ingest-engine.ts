@@ -6,7 +6,7 @@
 import { createHmac } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { BlobEncoder } from '../../repo/blob-encoder.js';
-import { chunkFile } from '../../repo/chunker.js';
+import { chunkFileViews } from '../../repo/chunker.js';
 import { readSmallSync } from '../../util/small-files.js';
 import { ByteBudget } from '../../util/concurrency.js';
 import { GarbageMeter } from '../../util/gc.js';
@@ -25,13 +25,13 @@ export class IngestEngine {
   readonly #held: ByteBudget;
   /**
    * Chunk memory: the held chunks plus 2 MiB (a file's next chunk, read before it waits for room in the budget, and
-   * the space a wrap skips). A chunk that finds no room (a rare large one) gets a buffer of its own, counted as
-   * garbage once answered. Sized for the largest chunk instead (14 MiB), the ring cost ~20 MiB more peak RSS on the
-   * benchmark (its pages are all touched as it turns) for no time saved.
+   * the space a wrap skips). A chunk waits for room in it; only one larger than the ring gets a buffer of its own,
+   * counted as garbage once answered. Its pages are all touched as it turns: 6 MiB more (one 8 MiB larger) cost
+   * ~12 MiB more peak RSS on the benchmark, for no time saved.
    */
   readonly #chunks: ChunkRing;
   /**
-   * The ciphers' output copied into each box, and chunks that did not fit in the ring: collected every 2 MiB (a minor
+   * The ciphers' output copied into each box, and chunks too large for the ring: collected every 2 MiB (a minor
    * collection of this thread's small young generation; every 8 MiB cost 5–17 MiB more peak RSS and was not faster).
    */
   readonly #garbage = new GarbageMeter(2 * 1024 * 1024);
@@ -133,7 +133,7 @@ export class IngestEngine {
       if (job.size < this.#setup.chunker.minSize) {
         // synchronous on purpose: a thread-pool round trip per call costs more than the call itself for a small file
         // in the page cache (each lane is one reader, like restic's file readers)
-        const into = this.#chunks.alloc(job.size);
+        const into = await this.#chunks.allocWait(job.size);
         let buf: Buffer;
         try {
           buf = readSmallSync(job.path, job.size, into);
@@ -146,7 +146,11 @@ export class IngestEngine {
       } else {
         const fh = await open(job.path, 'r');
         try {
-          for await (const chunk of chunkFile(fh, this.#setup.gear, this.#setup.chunker, (size) => this.#chunks.alloc(size))) await take(chunk);
+          for await (const view of chunkFileViews(fh, this.#setup.gear, this.#setup.chunker)) {
+            const chunk = await this.#chunks.allocWait(view.length);
+            view.copy(chunk);
+            await take(chunk);
+          }
         } finally {
           await fh.close();
         }
