@@ -1,8 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import type { ChunkerParams } from '../../repo/chunker.js';
+import { dropReadBuffers, type ChunkerParams } from '../../repo/chunker.js';
 import type { CompressionMode } from '../../repo/compression.js';
 import { SafepointError } from '../../util/errors.js';
-import { dropReadBuffers } from '../../repo/chunker.js';
 import { collectGarbage } from '../../util/gc.js';
 import { IngestEngine } from './ingest-engine.js';
 import type { FileJob, FromWorker, ToWorker, WorkerSetup } from './protocol.js';
@@ -229,11 +228,13 @@ export class IngestPool {
     if (this.#failure !== undefined) throw this.#failure;
   }
 
+  /** Stops the lanes; messages still queued from them are then ignored, and the ones being handled finish first. */
   async close(): Promise<void> {
     this.#closed = true; // a file sent after this fails instead of starting a lane
     this.#main = undefined;
     const lanes = this.#lanes.splice(0);
     await Promise.all(lanes.map((l) => l.stop()));
+    await Promise.all(lanes.map((l) => l.chain));
   }
 
   #sendBatch(): void {
@@ -266,6 +267,7 @@ export class IngestPool {
   }
 
   async #handle(lane: Lane, m: FromWorker): Promise<void> {
+    if (this.#closed) return; // after an error the repository is being rolled back: nothing more goes into it
     switch (m.t) {
       case 'query': {
         const store: number[] = [];
