@@ -38,6 +38,7 @@ export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessE
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.stdin.on('error', () => undefined); // EPIPE when the command exits first: its exit code tells why
     child.stdin.end(options.input ?? '');
   });
 }

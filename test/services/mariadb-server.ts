@@ -75,6 +75,7 @@ export async function startMariadb(o: { binlog?: boolean } = {}): Promise<Mariad
         if (err) reject(new Error(`mariadb failed: ${stderr || err.message}`));
         else resolve(stdout.trim());
       });
+      c.stdin!.on('error', () => undefined); // EPIPE when the client exits first (server gone): its exit tells why
       c.stdin!.end(text);
     });
   const start = async (): Promise<void> => {

@@ -115,6 +115,7 @@ export async function startCluster(o: { user?: string; conf?: string } = {}): Pr
           if (err) reject(new Error(`psql on ${database} failed: ${stderr || err.message}`));
           else resolve(stdout.trim());
         });
+        child.stdin!.on('error', () => undefined); // EPIPE when psql exits first: its exit tells why
         child.stdin!.end(sql);
       }),
     async stop() {

@@ -44,6 +44,7 @@ export async function pgSql(database: string, sql: string): Promise<string> {
       if (err) reject(new Error(`psql on ${database} failed: ${stderr || err.message}`));
       else resolve(stdout.trim());
     });
+    child.stdin!.on('error', () => undefined); // EPIPE when psql exits first: its exit tells why
     child.stdin!.end(sql);
   });
 }
