@@ -279,7 +279,7 @@ class Archiver {
     let content: string[] = [];
     let size = 0;
     try {
-      ({ ids: content, size } = await this.#pool.get().ingest(path, node.size));
+      ({ ids: content, size } = await this.#pool.get().ingest(path, node.size, prev?.type !== 'file'));
     } catch (err) {
       // a broken worker or a failed repository write (disk full) ends the backup; an unreadable file does not
       if (err instanceof IngestFailure || this.#pool.started?.failed || repositoryErrors.has(err as object)) throw err;

@@ -141,6 +141,31 @@ test('a backlog past the threshold starts threads even when nothing is new; with
   }
 });
 
+test('a large file with no earlier version goes to the threads from the start; a changed one stays on the main lane', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
+  try {
+    const data = randomBytes(2 * 1024 * 1024);
+    await writeFile(join(dir, 'big'), data);
+    for (const fresh of [false, true]) {
+      const repo = fakeRepo(randomBytes(32));
+      const pool = new IngestPool(repo, 2, { stored: 1024 * 1024, backlog: Infinity });
+      try {
+        const started = pool.ingest(join(dir, 'big'), data.length, fresh);
+        assert.equal(pool.threads, fresh ? 2 : 0, 'decided before the file starts');
+        assert.equal(pool.mainLane, !fresh);
+        const r = await started;
+        await pool.drain();
+        assert.equal(r.size, data.length);
+        assert.equal(repo.stored.size, new Set(r.ids).size);
+      } finally {
+        await pool.close();
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('the pool starts nothing before the first file, and nothing once closed', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
   const idle = new IngestPool(fakeRepo(randomBytes(32)), 2, THREADS_AT_ONCE);

@@ -63,8 +63,9 @@ const ESCALATION: Escalation = { stored: 32 * 1024 * 1024, backlog: 1024 * 1024 
  * writes. Work starts on a lane on this thread, which costs no thread at all: a re-backup reads the files that
  * changed, and most of what it reads are chunks the repository has (named, then dropped), which one lane does at
  * ~450 MB/s. Threads (one per core) start, and the main lane hands its queued files over to them and retires, once the
- * work is the heavy kind: new data to compress (`stored`) or more files queued than the main lane reads in ~2 s
- * (`backlog`). Each thread costs ~30 MiB of peak memory: the benchmark's 1 % change backup peaks at 88 MiB on the main
+ * work is the heavy kind: new data to compress (`stored`), more files queued than the main lane reads in ~2 s
+ * (`backlog`), or a large file with no earlier version (as large as `stored`: a file stays on the lane that started
+ * it, and one lane compressing GBs would leave the threads idle). Each thread costs ~30 MiB of peak memory: the benchmark's 1 % change backup peaks at 88 MiB on the main
  * lane and 127 MiB on two threads, in about the same time (docs/architecture.md). Small files travel in batches.
  */
 export class IngestPool {
@@ -166,13 +167,17 @@ export class IngestPool {
     lane.chain = lane.chain.then(() => this.#handle(lane, m)).catch((err: unknown) => this.#fail(err, false));
   }
 
-  /** The main lane has done enough of the heavy kind of work: threads take over its queue, and it retires once idle. */
-  #escalate(): void {
+  /**
+   * The main lane has done enough of the heavy kind of work (or `now`, for a file known to be): threads start and take
+   * over its queue, and it retires once idle.
+   */
+  #escalate(now = false): void {
     const main = this.#main;
-    if (!main || this.#workers === 0 || this.#threads > 0) return;
+    if (this.#workers === 0 || this.#threads > 0) return;
     const { stored, backlog } = this.#escalation;
-    if (main.stored < stored && main.lane.bytes < backlog) return;
+    if (!now && (!main || (main.stored < stored && main.lane.bytes < backlog))) return;
     this.#startThreads();
+    if (!main) return;
     const queued = main.engine.takeQueued();
     main.lane.jobs -= queued.length;
     for (const j of queued) main.lane.bytes -= this.#sizes.get(j.job) ?? 0;
@@ -206,14 +211,22 @@ export class IngestPool {
     return this.#failure !== undefined;
   }
 
-  /** Reads, chunks and stores one file; rejects with the file's error (ENOENT, EACCES...) when it cannot be read. */
-  ingest(path: string, size: number): Promise<IngestResult> {
+  /**
+   * Reads, chunks and stores one file; rejects with the file's error (ENOENT, EACCES...) when it cannot be read.
+   * `fresh`: the file has no earlier version (in the parent snapshot), so its content is likely new.
+   */
+  ingest(path: string, size: number, fresh = false): Promise<IngestResult> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const job = this.#next++;
     const p = new Promise<IngestResult>((resolve, reject) => this.#jobs.set(job, { resolve, reject }));
     const fj: FileJob = { job, path, size };
-    if (size >= this.#repo.chunkerParams.minSize) this.#send([fj]);
-    else {
+    if (size >= this.#repo.chunkerParams.minSize) {
+      // a file the main lane starts stays there to its end: one that is new data past the threshold, or that takes
+      // the backlog past it, goes to the threads from the start
+      const { stored, backlog } = this.#escalation;
+      if ((fresh && size >= stored) || (this.#main?.lane.bytes ?? 0) + size >= backlog) this.#escalate(true);
+      this.#send([fj]);
+    } else {
       this.#batch.push(fj);
       if (this.#batch.length >= SMALL_BATCH) this.#sendBatch();
       else if (!this.#batchScheduled) {
