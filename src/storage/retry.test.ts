@@ -1,21 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { LocalStorage } from './local/local-storage.js';
 import { RetryingStorage, StorageError } from './retry.js';
 import { FaultyStorage } from './testing/faulty.js';
+import { withTempDir } from '../util/testing.js';
 import { runConformance } from './testing/conformance.js';
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'sp-retry-'));
-  try {
-    await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+const withDir = (fn: (dir: string) => Promise<void>): Promise<void> => withTempDir('sp-retry-', fn);
 
 const fast = { baseDelayMs: 1, maxDelayMs: 5 };
 

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CHUNKER_PARAMS, gearTable } from '../../repo/chunker.js';
 import { blobId } from '../../repo/crypto.js';
-import { IngestFailure, IngestPool, type IngestRepo } from './ingest-pool.js';
+import { withTempDir } from '../../util/testing.js';
+import { IngestFailure, IngestPool, type Escalation, type IngestRepo } from './ingest-pool.js';
 
 function fakeRepo(encKey: Buffer): IngestRepo & { stored: Map<string, Buffer> } {
   const claimed = new Set<string>();
@@ -116,40 +117,42 @@ test('new data past the threshold hands the queued files over to threads, and th
   }
 });
 
-test('a backlog past the threshold starts threads even when nothing is new; with no threads allowed the main lane does it all', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
+const inTempDir = (fn: (dir: string) => Promise<void>): Promise<void> => withTempDir('sp-ingest-', fn);
+
+/** Runs `fn` with a new pool over a fresh fake repository, closed afterwards. */
+async function withPool(workers: number, escalation: Escalation, fn: (pool: IngestPool, repo: ReturnType<typeof fakeRepo>) => Promise<void>): Promise<void> {
+  const repo = fakeRepo(randomBytes(32));
+  const pool = new IngestPool(repo, workers, escalation);
   try {
+    await fn(pool, repo);
+  } finally {
+    await pool.close();
+  }
+}
+
+test('a backlog past the threshold starts threads even when nothing is new; with no threads allowed the main lane does it all', () =>
+  inTempDir(async (dir) => {
     const data = randomBytes(2 * 1024 * 1024);
     const paths = [join(dir, 'a'), join(dir, 'b'), join(dir, 'c')];
     await Promise.all(paths.map((p) => writeFile(p, data))); // the same content: stored once
     for (const workers of [2, 0]) {
-      const repo = fakeRepo(randomBytes(32));
-      const pool = new IngestPool(repo, workers, { stored: Infinity, backlog: 3 * 1024 * 1024 });
-      try {
+      await withPool(workers, { stored: Infinity, backlog: 3 * 1024 * 1024 }, async (pool, repo) => {
         const results = await Promise.all(paths.map((p) => pool.ingest(p, data.length)));
         await pool.drain();
         assert.deepEqual(results[1], results[0]);
         assert.deepEqual(results[2], results[0]);
         assert.equal(repo.stored.size, new Set(results[0]!.ids).size);
         assert.equal(pool.threads, workers);
-      } finally {
-        await pool.close();
-      }
+      });
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a large file with no earlier version goes to the threads from the start; a changed one stays on the main lane', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
-  try {
+test('a large file with no earlier version goes to the threads from the start; a changed one stays on the main lane', () =>
+  inTempDir(async (dir) => {
     const data = randomBytes(2 * 1024 * 1024);
     await writeFile(join(dir, 'big'), data);
     for (const fresh of [false, true]) {
-      const repo = fakeRepo(randomBytes(32));
-      const pool = new IngestPool(repo, 2, { stored: 1024 * 1024, backlog: Infinity });
-      try {
+      await withPool(2, { stored: 1024 * 1024, backlog: Infinity }, async (pool, repo) => {
         const started = pool.ingest(join(dir, 'big'), data.length, fresh);
         assert.equal(pool.threads, fresh ? 2 : 0, 'decided before the file starts');
         assert.equal(pool.mainLane, !fresh);
@@ -157,14 +160,9 @@ test('a large file with no earlier version goes to the threads from the start; a
         await pool.drain();
         assert.equal(r.size, data.length);
         assert.equal(repo.stored.size, new Set(r.ids).size);
-      } finally {
-        await pool.close();
-      }
+      });
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('the pool starts nothing before the first file, and nothing once closed', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
