@@ -168,14 +168,15 @@ export class IngestPool {
   }
 
   /**
-   * The main lane has done enough of the heavy kind of work (or `now`, for a file known to be): threads start and take
-   * over its queue, and it retires once idle.
+   * Threads start once the main lane has done enough of the heavy kind of work, or `incoming` files would take its
+   * backlog past the limit, or they are `heavy` (known new data); they take over its queue, and it retires once idle.
+   * Decided before files are sent: a file stays on the lane that started it.
    */
-  #escalate(now = false): void {
-    const main = this.#main;
+  #escalate(incoming = 0, heavy = false): void {
     if (this.#workers === 0 || this.#threads > 0) return;
+    const main = this.#main;
     const { stored, backlog } = this.#escalation;
-    if (!now && (!main || (main.stored < stored && main.lane.bytes < backlog))) return;
+    if (!heavy && (main?.stored ?? 0) < stored && (main?.lane.bytes ?? 0) + incoming < backlog) return;
     this.#startThreads();
     if (!main) return;
     const queued = main.engine.takeQueued();
@@ -220,13 +221,8 @@ export class IngestPool {
     const job = this.#next++;
     const p = new Promise<IngestResult>((resolve, reject) => this.#jobs.set(job, { resolve, reject }));
     const fj: FileJob = { job, path, size };
-    if (size >= this.#repo.chunkerParams.minSize) {
-      // a file the main lane starts stays there to its end: one that is new data past the threshold, or that takes
-      // the backlog past it, goes to the threads from the start
-      const { stored, backlog } = this.#escalation;
-      if ((fresh && size >= stored) || (this.#main?.lane.bytes ?? 0) + size >= backlog) this.#escalate(true);
-      this.#send([fj]);
-    } else {
+    if (size >= this.#repo.chunkerParams.minSize) this.#send([fj], fresh && size >= this.#escalation.stored);
+    else {
       this.#batch.push(fj);
       if (this.#batch.length >= SMALL_BATCH) this.#sendBatch();
       else if (!this.#batchScheduled) {
@@ -262,8 +258,8 @@ export class IngestPool {
     if (jobs.length > 0) this.#send(jobs);
   }
 
-  #send(jobs: FileJob[]): void {
-    if (this.#lanes.length === 0 && !this.#closed && this.#failure === undefined) this.#startMain();
+  /** Sends files to the lane with the least bytes to read; `heavy`: they are known to be new data. */
+  #send(jobs: FileJob[], heavy = false): void {
     if (this.#failure !== undefined || this.#closed) {
       // failed or closed while these waited for their batch: they fail with the pool's error
       const err = this.#failure ?? new IngestFailure('the ingest lanes were stopped');
@@ -271,6 +267,8 @@ export class IngestPool {
       for (const j of jobs) this.#jobs.delete(j.job);
       return;
     }
+    this.#escalate(jobs.reduce((n, j) => n + j.size, 0), heavy);
+    if (this.#lanes.length === 0) this.#startMain();
     // once threads run, the main lane takes nothing new
     const lanes = this.#threads > 0 ? this.#lanes.filter((l) => l !== this.#main?.lane) : this.#lanes;
     const lane = lanes.reduce((a, b) => (b.bytes < a.bytes ? b : a));
@@ -281,7 +279,6 @@ export class IngestPool {
     }
     lane.hold(true);
     lane.send({ t: 'files', jobs });
-    this.#escalate();
   }
 
   async #handle(lane: Lane, m: FromWorker): Promise<void> {
