@@ -69,10 +69,23 @@ interface Summary {
   backup_start: string;
   backup_end: string;
 }
-/** Runs backups of `paths` all at once; every one must succeed; their runs must overlap in time. */
-async function concurrentBackups(repo: string, paths: readonly string[]): Promise<Summary[]> {
-  const procs = paths.map((p) => spawnCli(['--repo', repo, '--json', 'backup', p], { timeoutMs: CMD_TIMEOUT }));
-  const results = await Promise.all(procs.map((p) => p.exited));
+/**
+ * Runs two backups at once; both must succeed and their runs must overlap in time. Started together, a backup of a
+ * small tree could finish before the other process was even up (0.2 s, on a loaded machine), so the first is paused
+ * while it holds its lock until the second holds one too.
+ */
+async function concurrentBackups(repo: string, paths: readonly [string, string]): Promise<Summary[]> {
+  const spawn = (path: string): CliProcess => spawnCli(['--repo', repo, '--json', 'backup', path], { timeoutMs: CMD_TIMEOUT });
+  const before = await lockIds(repo);
+  const first = spawn(paths[0]);
+  const held = await stopWhileLocked(first, repo, before);
+  const withFirst = await lockIds(repo);
+  const second = spawn(paths[1]);
+  if (held) {
+    await waitUntil(async () => !second.running || (await lockIds(repo)).some((id) => !withFirst.includes(id)), 'the second backup to lock', CMD_TIMEOUT, 1);
+    void resume(first);
+  }
+  const results = await Promise.all([first.exited, second.exited]);
   for (const r of results) assert.equal(r.code, 0, `a concurrent backup failed: ${explain(r)}`);
   const sums = results.map((r) => lastJson(r.stdout) as unknown as Summary);
   const [a, b] = sums;
