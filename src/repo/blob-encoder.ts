@@ -1,5 +1,5 @@
 import { BlobCompressor, type CompressionMode } from './compression.js';
-import { seal } from './crypto.js';
+import { BOX_OVERHEAD, seal, sealInto } from './crypto.js';
 
 /** A blob made ready for a pack: compressed when it pays, then encrypted. */
 export interface EncodedBlob {
@@ -18,8 +18,15 @@ export class BlobEncoder {
     this.#key = encKey;
     this.#compressor = new BlobCompressor(mode);
   }
-  encode(plain: Buffer): EncodedBlob {
+  /**
+   * `into`, when given, supplies the box's buffer for a box of n bytes (at least n long; the box is its first n
+   * bytes). Without it the box gets a buffer of its own.
+   */
+  encode(plain: Buffer, into?: (n: number) => Buffer): EncodedBlob {
     const c = this.#compressor.compress(plain);
-    return { box: seal(this.#key, c ?? plain), compressed: c !== null };
+    const data = c ?? plain;
+    if (!into) return { box: seal(this.#key, data), compressed: c !== null };
+    const buf = into(BOX_OVERHEAD + data.length);
+    return { box: buf.subarray(0, sealInto(this.#key, data, buf)), compressed: c !== null };
   }
 }

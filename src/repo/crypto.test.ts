@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { IntegrityError } from '../util/errors.js';
-import { BOX_OVERHEAD, MASTER_KEY_BYTES, blobId, masterKeyBytes, masterKeyFromBytes, newMasterKey, open, seal } from './crypto.js';
+import { BOX_OVERHEAD, MASTER_KEY_BYTES, blobId, masterKeyBytes, masterKeyFromBytes, newMasterKey, open, seal, sealInto } from './crypto.js';
 
 const KEY = randomBytes(32);
 const MiB = 1024 * 1024;
@@ -35,6 +35,16 @@ describe('seal / open (format §4.1)', () => {
     const big = Buffer.concat([randomBytes(7), box, randomBytes(5)]);
     assert.deepEqual(open(KEY, big.subarray(7, 7 + box.length)), plain);
     assert.deepEqual(open(KEY, new Uint8Array(big.buffer, big.byteOffset + 7, box.length)), plain);
+  });
+
+  it('seals into the start of a larger buffer (a reused one), and refuses one too small', () => {
+    const plain = randomBytes(1000);
+    const into = Buffer.alloc(4096, 0xaa);
+    const n = sealInto(KEY, plain, into);
+    assert.equal(n, plain.length + BOX_OVERHEAD);
+    assert.deepEqual(open(KEY, into.subarray(0, n)), plain);
+    assert.equal(into[n], 0xaa, 'nothing written past the box');
+    assert.throws(() => sealInto(KEY, plain, Buffer.alloc(plain.length + BOX_OVERHEAD - 1)), RangeError);
   });
 
   it('rejects any single flipped bit with IntegrityError (property)', () => {

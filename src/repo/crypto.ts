@@ -44,6 +44,16 @@ function nextNonce(): Buffer {
 export function seal(key: Buffer, plaintext: Uint8Array): Buffer {
   // unpooled: the box owns its ArrayBuffer, so it can be transferred between threads
   const out = Buffer.allocUnsafeSlow(BOX_OVERHEAD + plaintext.length);
+  sealInto(key, plaintext, out);
+  return out;
+}
+
+/**
+ * `seal`, into the start of `out` (at least BOX_OVERHEAD bytes longer than the plaintext); returns the box's length.
+ * For threads that reuse their box buffers instead of allocating one per blob.
+ */
+export function sealInto(key: Buffer, plaintext: Uint8Array, out: Buffer): number {
+  if (out.length < BOX_OVERHEAD + plaintext.length) throw new RangeError(`box buffer of ${out.length} bytes is too small for ${plaintext.length} bytes`);
   out[0] = BOX_VERSION;
   const nonce = nextNonce();
   nonce.copy(out, 1);
@@ -52,7 +62,7 @@ export function seal(key: Buffer, plaintext: Uint8Array): Buffer {
   pos += cipher.update(plaintext).copy(out, pos);
   pos += cipher.final().copy(out, pos);
   cipher.getAuthTag().copy(out, pos);
-  return out;
+  return pos + TAG;
 }
 
 /** Decrypts and authenticates a box; IntegrityError when it was changed or the key is wrong. */

@@ -23,7 +23,6 @@ export class PackBuilder {
   readonly #blobs: PackedBlob[] = [];
   readonly #hash: Hash = createHash('sha256');
   #size = 0;
-  #held = 0;
 
   constructor(type: BlobType) {
     this.type = type;
@@ -38,14 +37,9 @@ export class PackBuilder {
   get full(): boolean {
     return this.#size >= PACK_TARGET_SIZE;
   }
-  /** Bytes of boxes added and not yet taken by `takeParts`. */
-  get heldBytes(): number {
-    return this.#held;
-  }
 
   /** The boxes added since the last call, in order, for a caller that streams the pack; `finish` returns the rest. */
   takeParts(): Buffer[] {
-    this.#held = 0;
     return this.#parts.splice(0);
   }
 
@@ -54,7 +48,6 @@ export class PackBuilder {
     this.#parts.push(box);
     this.#hash.update(box);
     this.#size += box.length;
-    this.#held += box.length;
   }
 
   /** Seals the header and returns the pack as parts (blobs, header, length). The builder must not be used afterwards. */

@@ -108,3 +108,31 @@ test('packs for a storage without writers are spooled whole, and each pack\'s by
   assert.ok(new Set(held).size < held.length, 'a spool buffer served more than one pack');
   assert.ok(written.some((w) => w.bytes.length > PACK_TARGET_SIZE + 2 * 1024 * 1024), 'a pack outgrew its spool');
 });
+
+test('a box\'s buffer is the caller\'s again once add returns: refilling it changes nothing already added (streamed and spooled)', async () => {
+  const encKey = randomBytes(32);
+  const streamed = streamingSink();
+  const spooled: Buffer[] = [];
+  const packers = {
+    streamed: new Packer(encKey, streamed.sink),
+    spooled: new Packer(encKey, { writePack: async (_id: string, _p: string, parts: readonly Buffer[]) => void spooled.push(Buffer.concat(parts)), packWritten: async () => undefined }),
+  };
+  for (const [mode, packer] of Object.entries(packers)) {
+    // one buffer for every box, refilled after each add, as an ingest lane reuses its box buffers; 300 KiB boxes
+    // wait for a MiB to be written, 1.3 MiB ones straddle the streamed stage buffers
+    const buffer = Buffer.alloc(1300 * 1024 + 17);
+    const expected: Buffer[] = [];
+    for (let i = 0; i < 9; i++) {
+      const box = buffer.subarray(0, i % 3 === 2 ? buffer.length - i : 300 * 1024 + i);
+      randomBytes(box.length).copy(box);
+      expected.push(Buffer.from(box));
+      await packer.add('data', `${i}`.padStart(64, '0'), box, box.length, false);
+      buffer.fill(0xee);
+    }
+    await packer.flush();
+    const pack = mode === 'streamed' ? [...streamed.committed.values()][0]! : spooled[0]!;
+    const header = parsePackHeader(encKey, pack, pack.length, mode);
+    assert.equal(header.length, expected.length, mode);
+    for (const [i, b] of header.entries()) assert.ok(pack.subarray(b.offset, b.offset + b.length).equals(expected[i]!), `${mode}: box ${i} intact`);
+  }
+});

@@ -16,6 +16,8 @@ export interface PackSink {
 
 /** Bytes of boxes a streamed pack gathers before writing them out (one write call per MiB, not per blob). */
 const STREAM_BYTES = 1024 * 1024;
+/** Written stage buffers kept for later ones (a write or two in flight per pack, two packs). */
+const STAGE_FREE_MAX = 4;
 
 /** A data pack's spool: the target size plus a MiB, so that most packs fit without growing it. */
 const SPOOL_BYTES = PACK_TARGET_SIZE + 1024 * 1024;
@@ -23,15 +25,17 @@ const SPOOL_BYTES = PACK_TARGET_SIZE + 1024 * 1024;
 const SMALL_SPOOL_BYTES = 64 * 1024;
 
 /**
- * A pack being filled. Streamed, its boxes are written out as they come and only a MiB is held. Otherwise they are
- * copied into a spool as they come, so each box is young garbage at once (a minor collection frees it) instead of
- * surviving, held by the pack, into the old generation, where only full collections free it.
+ * A pack being filled. Its boxes are copied as they come, so the caller can reuse a box's buffer once `add` returns
+ * (the ingest lanes do: boxes go back to the thread that sealed them) and no box outlives the young generation,
+ * held by a pack, into the old one, where only full collections free it. Streamed, the copies are MiB stage buffers
+ * written out as they fill; otherwise a spool holding the whole pack.
  */
 type OpenPack =
   | {
       readonly builder: PackBuilder;
       readonly stream: {
         readonly writer: Promise<ObjectWriter>;
+        readonly stage: Stage;
         /** The writes so far, in order. */
         chain: Promise<void>;
       };
@@ -62,6 +66,45 @@ class Spool {
 }
 
 /**
+ * A streamed pack's bytes not yet written, copied into buffers of STREAM_BYTES from the packer's free list: full ones
+ * are written, and the buffers go back to the list once written.
+ */
+class Stage {
+  readonly #free: Buffer[];
+  #current: Buffer | undefined;
+  #length = 0;
+  readonly #full: Buffer[] = [];
+  constructor(free: Buffer[]) {
+    this.#free = free;
+  }
+  append(parts: readonly Buffer[]): void {
+    for (const part of parts) {
+      for (let off = 0; off < part.length; ) {
+        const into = (this.#current ??= this.#free.pop() ?? Buffer.allocUnsafeSlow(STREAM_BYTES));
+        const n = part.copy(into, this.#length, off);
+        off += n;
+        this.#length += n;
+        if (this.#length === into.length) {
+          this.#full.push(into);
+          this.#current = undefined;
+          this.#length = 0;
+        }
+      }
+    }
+  }
+  /** The full buffers, in order; with `all`, the partly filled one too (cut to its bytes), and the stage is empty. */
+  take(all: boolean): Buffer[] {
+    const out = this.#full.splice(0);
+    if (all && this.#current) {
+      out.push(this.#current.subarray(0, this.#length));
+      this.#current = undefined;
+      this.#length = 0;
+    }
+    return out;
+  }
+}
+
+/**
  * Groups encrypted blobs into packs of one type and writes each finished pack, with a bounded number of
  * writes in flight: `add` waits when that many packs are being written, which bounds memory. Where the storage
  * has writers (a local folder), packs are streamed while they fill, so memory does not hold whole packs at all;
@@ -85,6 +128,8 @@ export class Packer {
    * 6 x 17 MiB resident for S3 (more writes in flight get buffers of their own, freed by the full collections).
    */
   readonly #spools: Buffer[] = [];
+  /** Written stage buffers of streamed packs, for later ones. */
+  readonly #stages: Buffer[] = [];
   #failure: unknown = undefined;
 
   constructor(encKey: Buffer, sink: PackSink, maxInFlight = 2) {
@@ -93,29 +138,33 @@ export class Packer {
     this.#maxInFlight = maxInFlight;
   }
 
+  /** Adds a box to the open pack of its type. The box is copied before this returns: its buffer is the caller's again. */
   async add(type: BlobType, id: string, box: Buffer, rawLength: number, compressed: boolean): Promise<void> {
     this.#throwIfFailed();
     let p = this.#open.get(type);
     if (!p) {
       const writer = this.#sink.openPackWriter?.();
       const builder = new PackBuilder(type);
-      p = writer ? { builder, stream: { writer, chain: writer.then(() => undefined) } } : { builder, spool: this.#newSpool(type) };
+      p = writer
+        ? { builder, stream: { writer, stage: new Stage(this.#stages), chain: writer.then(() => undefined) } }
+        : { builder, spool: this.#newSpool(type) };
       this.#open.set(type, p);
     }
     p.builder.add(id, box, rawLength, compressed);
-    if (p.spool) {
-      p.spool.append(p.builder.takeParts());
-      this.#garbage.add(box.length);
-    }
+    (p.spool ?? p.stream.stage).append(p.builder.takeParts());
+    this.#garbage.add(box.length);
     if (p.builder.full) {
       this.#open.delete(type);
       await this.#write(p);
-    } else if (p.stream && p.builder.heldBytes >= STREAM_BYTES) {
+    } else if (p.stream) {
+      const full = p.stream.stage.take(false);
+      if (full.length === 0) return;
       const { stream } = p;
-      const parts = p.builder.takeParts();
-      stream.chain = stream.chain.then(async () => (await stream.writer).write(parts));
+      stream.chain = stream.chain.then(async () => {
+        await (await stream.writer).write(full);
+        this.#reuseStages(full);
+      });
       await stream.chain; // the caller waits for the disk: this bounds what is held
-      this.#garbage.add(byteLength(parts));
     }
   }
 
@@ -149,8 +198,10 @@ export class Packer {
       ? stream.chain
           .then(async () => {
             const w = await stream.writer;
-            await w.write(parts);
+            const staged = stream.stage.take(true);
+            await w.write([...staged, ...parts]);
             await w.commit(path);
+            this.#reuseStages(staged);
           })
           .catch(async (err: unknown) => {
             await abortWriter(p);
@@ -187,6 +238,14 @@ export class Packer {
     // reused only after a successful write: a failed one may have left a request holding the buffer
     if (spool.buffer.length >= SPOOL_BYTES && this.#spools.length === 0) this.#spools.push(spool.buffer);
     this.#spooled.add(spool.length);
+  }
+
+  /** Keeps written stage buffers for later ones (a few: more were in flight only for a moment). */
+  #reuseStages(written: readonly Buffer[]): void {
+    for (const b of written) {
+      if (this.#stages.length >= STAGE_FREE_MAX) return;
+      if (b.buffer.byteLength === STREAM_BYTES) this.#stages.push(Buffer.from(b.buffer, 0, STREAM_BYTES));
+    }
   }
 
   #throwIfFailed(): void {

@@ -349,7 +349,10 @@ export class Repository implements BlobSaver, BlobLoader {
     return true;
   }
 
-  /** Adds an already encrypted blob (prune and copy move boxes without re-encrypting). */
+  /**
+   * Adds an already encrypted blob (prune and copy move boxes without re-encrypting; backups send the boxes their
+   * ingest lanes sealed). The box is copied before this resolves: its buffer is the caller's again.
+   */
   async saveRawBlob(type: BlobType, id: string, box: Buffer, rawLength: number, compressed: boolean): Promise<void> {
     this.#pending.add(id);
     await this.#ensurePacker().add(type, id, box, rawLength, compressed);

@@ -11,7 +11,8 @@ import { readSmallSync } from '../../util/small-files.js';
 import { ByteBudget } from '../../util/concurrency.js';
 import { GarbageMeter } from '../../util/gc.js';
 import { ChunkRing } from './chunk-ring.js';
-import type { FileJob, FromWorker, ToWorker, WorkerSetup } from './protocol.js';
+import { BoxPool } from './box-pool.js';
+import type { BoxItem, FileJob, FromWorker, ToWorker, WorkerSetup } from './protocol.js';
 
 /** Bytes of boxes sent to the pool in one message. */
 const BLOB_BATCH = 1024 * 1024;
@@ -35,6 +36,8 @@ export class IngestEngine {
    * collection of this thread's small young generation; every 8 MiB cost 5–17 MiB more peak RSS and was not faster).
    */
   readonly #garbage = new GarbageMeter(2 * 1024 * 1024);
+  /** Box buffers the pool sent back: about what the budget lets be in flight, plus a batch. */
+  readonly #boxes: BoxPool;
   readonly #waiting = new Map<number, { id: string; chunk: Buffer }>();
   #seq = 0;
   #queries: { seq: number; id: string }[] = [];
@@ -50,6 +53,7 @@ export class IngestEngine {
     this.#post = post;
     this.#held = new ByteBudget(setup.budget);
     this.#chunks = new ChunkRing(setup.budget + 2 * 1024 * 1024);
+    this.#boxes = new BoxPool(setup.budget + BLOB_BATCH);
   }
 
   /** Handles one message from the pool. */
@@ -73,7 +77,7 @@ export class IngestEngine {
         // boxes leave in batches of about a MiB, each batch followed by its garbage count: the boxes are transferred
         // and the ciphers' intermediate output is dead by then, so a collection frees it within this handler instead
         // of after a whole verdict's worth (up to the budget) has piled up
-        let items: { id: string; box: ArrayBuffer; rawLength: number; compressed: boolean }[] = [];
+        let items: BoxItem[] = [];
         let batch = 0;
         const send = (): void => {
           if (items.length === 0) return;
@@ -86,8 +90,9 @@ export class IngestEngine {
           const w = this.#waiting.get(s);
           if (!w) continue;
           this.#waiting.delete(s);
-          const { box, compressed } = this.#encoder.encode(w.chunk);
-          items.push({ id: w.id, box: box.buffer as ArrayBuffer, rawLength: w.chunk.length, compressed });
+          const { box, compressed } = this.#encoder.encode(w.chunk, (n) => this.#boxes.take(n));
+          items.push({ id: w.id, box: box.buffer as ArrayBuffer, length: box.length, rawLength: w.chunk.length, compressed });
+          // the cipher's output, copied into the box, is garbage now
           batch += this.#chunks.release(w.chunk) + box.length;
           if (batch >= BLOB_BATCH) send();
         }
@@ -96,6 +101,7 @@ export class IngestEngine {
       }
       case 'ack':
         this.#held.release(m.bytes);
+        this.#garbage.add(this.#boxes.give(m.boxes));
         break;
     }
   }

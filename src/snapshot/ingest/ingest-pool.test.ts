@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CHUNKER_PARAMS, gearTable } from '../../repo/chunker.js';
-import { blobId } from '../../repo/crypto.js';
+import { blobId, open } from '../../repo/crypto.js';
 import { withTempDir } from '../../util/testing.js';
 import { IngestFailure, IngestPool, type Escalation, type IngestRepo } from './ingest-pool.js';
 
@@ -19,7 +19,7 @@ function fakeRepo(encKey: Buffer): IngestRepo & { stored: Map<string, Buffer> } 
     config: { compression: 'auto' },
     claimBlob: (id) => (claimed.has(id) ? false : (claimed.add(id), true)),
     saveRawBlob: async (_t, id, box) => {
-      stored.set(id, box);
+      stored.set(id, Buffer.from(box)); // a copy, as the packer takes: the box's buffer goes back to its lane
     },
     stored,
   };
@@ -32,7 +32,8 @@ const LANE_ONLY = { stored: Infinity, backlog: Infinity };
 for (const [mode, escalation] of [['the main lane', LANE_ONLY], ['threads', THREADS_AT_ONCE]] as const) {
   test(`the pool names, deduplicates and stores the chunks of real files (${mode})`, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
-    const repo = fakeRepo(randomBytes(32));
+    const encKey = randomBytes(32);
+    const repo = fakeRepo(encKey);
     const pool = new IngestPool(repo, 2, escalation);
     try {
       const small = Buffer.from('hello ingest');
@@ -47,6 +48,8 @@ for (const [mode, escalation] of [['the main lane', LANE_ONLY], ['threads', THRE
       assert.equal(c.size, big.length);
       assert.ok(c.ids.length >= 1);
       assert.equal(repo.stored.size, 1 + new Set(c.ids).size);
+      // random data is stored raw: each box opens to a plaintext with its id
+      for (const [id, box] of repo.stored) assert.equal(blobId(Buffer.alloc(32, 1), open(encKey, box)), id);
       assert.equal(pool.threads, escalation === LANE_ONLY ? 0 : 2);
       await assert.rejects(pool.ingest(join(dir, 'missing'), 10), (err: NodeJS.ErrnoException) => err.code === 'ENOENT' && !(err instanceof IngestFailure));
     } finally {

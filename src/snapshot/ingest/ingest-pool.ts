@@ -4,6 +4,7 @@ import type { CompressionMode } from '../../repo/compression.js';
 import { SafepointError } from '../../util/errors.js';
 import { collectGarbage } from '../../util/gc.js';
 import { IngestEngine } from './ingest-engine.js';
+import { RECYCLE_MIN } from './box-pool.js';
 import type { FileJob, FromWorker, ToWorker, WorkerSetup } from './protocol.js';
 
 /** What the pool needs from the repository. */
@@ -14,6 +15,7 @@ export interface IngestRepo {
   readonly config: { readonly compression: CompressionMode };
   /** True when the blob is neither stored nor claimed yet: the caller must then store it. */
   claimBlob(id: string): boolean;
+  /** Takes a copy of the box (as the packer does) before it resolves: the box's buffer goes back to its lane. */
   saveRawBlob(type: 'data', id: string, box: Buffer, rawLength: number, compressed: boolean): Promise<void>;
 }
 
@@ -28,7 +30,8 @@ export class IngestFailure extends SafepointError {}
 
 /** One lane of ingest work: a worker thread, or the engine on this thread (see IngestPool). */
 interface Lane {
-  send(m: ToWorker): void;
+  /** `transfer`: buffers that move to the lane's thread with the message (none move to the main lane). */
+  send(m: ToWorker, transfer?: ArrayBuffer[]): void;
   /** Whether the lane keeps the process alive (a worker must while it has work, and must not when idle). */
   hold(busy: boolean): void;
   stop(): Promise<void>;
@@ -143,7 +146,7 @@ export class IngestPool {
     for (let i = 0; i < this.#workers; i++) {
       const worker = new Worker(new URL('./ingest-worker.js', import.meta.url), { workerData: this.#setup, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
       const lane: Lane = {
-        send: (m) => worker.postMessage(m),
+        send: (m, transfer) => worker.postMessage(m, transfer),
         hold: (busy) => (busy ? worker.ref() : worker.unref()),
         stop: async () => void (await worker.terminate()),
         jobs: 0,
@@ -300,9 +303,12 @@ export class IngestPool {
       }
       case 'blobs': {
         let bytes = 0;
+        const boxes: ArrayBuffer[] = [];
         for (const b of m.items) {
-          const box = Buffer.from(b.box);
+          const box = Buffer.from(b.box, 0, b.length);
           await this.#repo.saveRawBlob('data', b.id, box, b.rawLength, b.compressed);
+          // the packer has copied it: the buffer goes back to the lane for a later box
+          if (b.box.byteLength >= RECYCLE_MIN) boxes.push(b.box);
           this.#awaiting.delete(b.id);
           this.dataAdded += box.length;
           this.dataBlobs++;
@@ -311,7 +317,7 @@ export class IngestPool {
         if (lane === this.#main?.lane) this.#main.stored += bytes;
         lane.blobs -= m.items.length;
         this.#settle(lane);
-        lane.send({ t: 'ack', bytes });
+        lane.send({ t: 'ack', bytes, boxes }, boxes);
         this.#escalate();
         this.#wake();
         break;

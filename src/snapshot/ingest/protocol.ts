@@ -21,10 +21,22 @@ export type ToWorker =
   | { readonly t: 'files'; readonly jobs: readonly FileJob[] }
   /** Which queried chunks to store; the others are dropped. */
   | { readonly t: 'verdict'; readonly store: readonly number[]; readonly drop: readonly number[] }
-  /** Blobs the main thread has taken into a pack: their bytes leave the worker's budget. */
-  | { readonly t: 'ack'; readonly bytes: number };
+  /**
+   * Blobs the main thread has taken into a pack: their bytes leave the worker's budget, and the buffers of the boxes
+   * (RECYCLE_MIN or larger, box-pool.ts) come back, transferred, for later boxes.
+   */
+  | { readonly t: 'ack'; readonly bytes: number; readonly boxes: readonly ArrayBuffer[] };
 
 export type FromWorker =
   | { readonly t: 'query'; readonly items: readonly { readonly seq: number; readonly id: string }[] }
-  | { readonly t: 'blobs'; readonly items: readonly { readonly id: string; readonly box: ArrayBuffer; readonly rawLength: number; readonly compressed: boolean }[] }
+  /** Boxes, transferred: each is the first `length` bytes of its buffer. */
+  | { readonly t: 'blobs'; readonly items: readonly BoxItem[] }
   | { readonly t: 'done'; readonly job: number; readonly ids: readonly string[]; readonly size: number; readonly error?: { readonly code?: string; readonly message: string } };
+
+export interface BoxItem {
+  readonly id: string;
+  readonly box: ArrayBuffer;
+  readonly length: number;
+  readonly rawLength: number;
+  readonly compressed: boolean;
+}
