@@ -14,8 +14,8 @@ export interface ChunkerParams {
   readonly maxSize: number;
 }
 
-/** The repository default (format §4.2 `config.chunker`): 512 KiB / 1 MiB / 8 MiB. */
-export const DEFAULT_CHUNKER_PARAMS: ChunkerParams = Object.freeze({ minSize: 512 * 1024, avgSize: 1024 * 1024, maxSize: 8 * 1024 * 1024 });
+/** The default for new repositories (format §4.2 `config.chunker`, §5.1): 512 KiB / 1 MiB / 4 MiB. */
+export const DEFAULT_CHUNKER_PARAMS: ChunkerParams = Object.freeze({ minSize: 512 * 1024, avgSize: 1024 * 1024, maxSize: 4 * 1024 * 1024 });
 
 /**
  * The 256 x uint32 gear table for a 32-byte secret seed: entry `8k+j` is the j-th little-endian uint32 of
@@ -156,7 +156,7 @@ export async function* chunkStream(source: AsyncIterable<Uint8Array> | Iterable<
 /** Idle read buffers of finished chunkFile calls (never referenced by a yielded chunk). */
 const readBuffers: Buffer[] = [];
 
-/** Lets go of this thread's idle read buffer (up to 9 MiB), when it will chunk no more files for a while. */
+/** Lets go of this thread's idle read buffer (up to `maxSize` plus a read), when it will chunk no more files for a while. */
 export function dropReadBuffers(): void {
   readBuffers.length = 0;
 }
@@ -171,7 +171,7 @@ const READ_SIZE = 1024 * 1024;
  *
  * The buffer starts at twice the average chunk plus a read and grows (up to maxSize plus a read) only when a chunk
  * runs longer than it: with normalized chunking, chunks past 2x the average are rare, and a buffer sized for the
- * largest possible chunk (9 MiB by default) was resident in every thread that had read one large file.
+ * largest possible chunk (9 MiB with 8 MiB chunks) was resident in every thread that had read one large file.
  */
 export async function* chunkFileViews(handle: FileHandle, gear: Uint32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS): AsyncGenerator<Buffer> {
   const pl = plan(gear, params);

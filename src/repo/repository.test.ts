@@ -100,7 +100,7 @@ describe('Repository.init / open', () => {
     assert.ok(!config.includes('chunker'), 'not readable without the key');
     assert.equal(repo.config.version, 1);
     assert.match(repo.config.id, /^[0-9a-f]{64}$/);
-    assert.deepEqual(repo.config.chunker, { min: 524288, avg: 1048576, max: 8388608 });
+    assert.deepEqual(repo.config.chunker, { min: 524288, avg: 1048576, max: 4194304 });
     assert.equal(repo.config.compression, 'auto');
   });
 
