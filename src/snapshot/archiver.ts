@@ -20,6 +20,8 @@ export type ArchiverRepo = BlobSaver &
     flush(): Promise<void>;
     abort(): Promise<void>;
     saveJson(kind: 'snapshots', value: unknown): Promise<string>;
+    /** False for a network target, where this thread runs the storage client (see IngestPool's `laneStays`). */
+    readonly localTarget?: boolean;
   };
 
 export interface BackupOptions {
@@ -78,8 +80,12 @@ export async function backup(repo: ArchiverRepo, options: BackupOptions): Promis
   const start = clock.now();
   const paths = options.paths.map((p) => resolve(p));
   checkNames(paths);
-  // made with the first file to read: an unchanged re-backup needs none
-  const pool = new LazyPool(() => new IngestPool(repo, workerCount()));
+  // made with the first file to read: an unchanged re-backup needs none. Into a local repository the main lane keeps
+  // working next to one thread fewer than cores, as a restore's writers do: one isolate less (~30 MiB of peak RSS);
+  // to a network target this thread also runs the storage client, and the threads work alone.
+  const laneStays = repo.localTarget !== false;
+  const threads = workerCount();
+  const pool = new LazyPool(() => new IngestPool(repo, laneStays ? Math.max(0, threads - 1) : threads, undefined, laneStays));
   try {
     return await run(repo, options, paths, pool, clock, start);
   } catch (err) {

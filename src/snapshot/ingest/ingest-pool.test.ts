@@ -120,6 +120,26 @@ test('new data past the threshold hands the queued files over to threads, and th
   }
 });
 
+test('a main lane that stays keeps taking files next to the threads, its queue spread over both', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
+  const repo = fakeRepo(randomBytes(32));
+  const pool = new IngestPool(repo, 1, { stored: 256 * 1024, backlog: Infinity }, true);
+  try {
+    const files = await randomFiles(dir, 200, 20_000); // 4 MB of new data, queued at once on the main lane
+    const results = await Promise.all(files.map((f) => pool.ingest(f.path, f.data.length)));
+    await pool.drain();
+    assert.deepEqual(results.map((r) => r.ids), files.map((f) => [blobId(Buffer.alloc(32, 1), f.data)]));
+    assert.equal(repo.stored.size, files.length);
+    assert.equal(pool.threads, 1);
+    assert.equal(pool.mainLane, true, 'the main lane did not retire');
+    // the threshold is reached within the first batch (~13 files); the rest was spread over the two lanes
+    assert.ok(pool.mainLaneFiles > 40 && pool.mainLaneFiles < 160, `the main lane did ${pool.mainLaneFiles} of 200 files`);
+  } finally {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 const inTempDir = (fn: (dir: string) => Promise<void>): Promise<void> => withTempDir('sp-ingest-', fn);
 
 /** Runs `fn` with a new pool over a fresh fake repository, closed afterwards. */

@@ -70,11 +70,13 @@ const ESCALATION: Escalation = { stored: 32 * 1024 * 1024, backlog: 1024 * 1024 
  * Reads, chunks, names, compresses and encrypts files, one engine per lane (ingest-engine.ts); this thread packs and
  * writes. Work starts on a lane on this thread, which costs no thread at all: a re-backup reads the files that
  * changed, and most of what it reads are chunks the repository has (named, then dropped), which one lane does at
- * ~450 MB/s. Threads (one per core) start, and the main lane hands its queued files over to them and retires, once the
- * work is the heavy kind: new data to compress (`stored`), more files queued than the main lane reads in ~2 s
- * (`backlog`), or a large file with no earlier version (as large as `stored`: a file stays on the lane that started
- * it, and one lane compressing GBs would leave the threads idle). Each thread costs ~30 MiB of peak memory: the benchmark's 1 % change backup peaks at 88 MiB on the main
- * lane and 127 MiB on two threads, in about the same time (docs/architecture.md). Small files travel in batches.
+ * ~450 MB/s. Threads start, and the main lane's queued files are spread over the lanes, once the work is the heavy
+ * kind: new data to compress (`stored`), more files queued than the main lane reads in ~2 s (`backlog`), or a large
+ * file with no earlier version (as large as `stored`: a file stays on the lane that started it, and one lane
+ * compressing GBs would leave the threads idle). The main lane then either stays, working next to the threads (the
+ * archiver starts one thread fewer than cores then, for a local repository), or takes no more files and retires.
+ * Each thread costs ~30 MiB of peak memory: the benchmark's 1 % change backup peaks at 88 MiB on the main lane and
+ * 127 MiB on two threads, in about the same time (docs/architecture.md). Small files travel in batches.
  */
 export class IngestPool {
   readonly #repo: IngestRepo;
@@ -82,6 +84,7 @@ export class IngestPool {
   /** The engine on this thread while it takes work, and its lane. */
   #main: { engine: IngestEngine; lane: Lane; stored: number } | undefined;
   #threads = 0;
+  #mainLaneFiles = 0;
   readonly #jobs = new Map<number, { resolve(r: IngestResult): void; reject(e: unknown): void }>();
   /** Blobs claimed by a verdict and not yet received. */
   readonly #awaiting = new Set<string>();
@@ -99,15 +102,18 @@ export class IngestPool {
   readonly #setup: WorkerSetup;
   readonly #workers: number;
   readonly #escalation: Escalation;
+  readonly #laneStays: boolean;
 
   /**
    * Nothing runs until the first file: a backup of an unchanged tree reads none. `workers` is the number of threads
-   * to hand over to (0: the main lane does everything).
+   * to start for heavy work (0: the main lane does everything). `laneStays`: the main lane keeps working next to
+   * them, instead of handing its queue over and retiring.
    */
-  constructor(repo: IngestRepo, workers: number, escalation: Escalation = ESCALATION) {
+  constructor(repo: IngestRepo, workers: number, escalation: Escalation = ESCALATION, laneStays = false) {
     this.#repo = repo;
     this.#workers = Math.max(0, workers);
     this.#escalation = escalation;
+    this.#laneStays = laneStays;
     this.#setup = {
       macKey: repo.key.macKey,
       encKey: repo.key.encKey,
@@ -177,7 +183,8 @@ export class IngestPool {
 
   /**
    * Threads start once the main lane has done enough of the heavy kind of work, or `incoming` files would take its
-   * backlog past the limit, or they are `heavy` (known new data); they take over its queue, and it retires once idle.
+   * backlog past the limit, or they are `heavy` (known new data). Its queue is spread over the lanes; unless it
+   * stays, it takes no more files and retires once idle.
    * Decided before files are sent: a file stays on the lane that started it.
    */
   #escalate(incoming = 0, heavy = false): void {
@@ -191,13 +198,14 @@ export class IngestPool {
     main.lane.jobs -= queued.length;
     for (const j of queued) main.lane.bytes -= this.#sizes.get(j.job) ?? 0;
     this.#retire();
-    if (queued.length > 0) this.#send(queued);
+    // spread over the lanes (the main lane among them when it stays), a batch at a time to the least loaded
+    for (let i = 0; i < queued.length; i += SMALL_BATCH) this.#send(queued.slice(i, i + SMALL_BATCH));
   }
 
   /** Drops the main lane once threads run and it has nothing left in flight: its engine's memory goes with it. */
   #retire(): void {
     const main = this.#main;
-    if (!main || this.#threads === 0 || main.lane.jobs + main.lane.blobs > 0) return;
+    if (!main || this.#laneStays || this.#threads === 0 || main.lane.jobs + main.lane.blobs > 0) return;
     this.#main = undefined;
     this.#lanes.splice(this.#lanes.indexOf(main.lane), 1);
     // its ring and read buffer (~10 MiB) are garbage now; a full collection of this thread's heap takes ~10 ms
@@ -208,6 +216,11 @@ export class IngestPool {
   /** Threads running (none until the main lane hands over). */
   get threads(): number {
     return this.#threads;
+  }
+
+  /** Files the main lane has finished (for tests). */
+  get mainLaneFiles(): number {
+    return this.#mainLaneFiles;
   }
 
   /** Whether the engine on this thread is taking work (for tests). */
@@ -277,8 +290,8 @@ export class IngestPool {
     }
     this.#escalate(jobs.reduce((n, j) => n + j.size, 0), heavy);
     if (this.#lanes.length === 0) this.#startMain();
-    // once threads run, the main lane takes nothing new
-    const lanes = this.#threads > 0 ? this.#lanes.filter((l) => l !== this.#main?.lane) : this.#lanes;
+    // once threads run, the main lane takes nothing new, unless it stays
+    const lanes = this.#threads > 0 && !this.#laneStays ? this.#lanes.filter((l) => l !== this.#main?.lane) : this.#lanes;
     const lane = lanes.reduce((a, b) => (b.bytes < a.bytes ? b : a));
     lane.jobs += jobs.length;
     for (const j of jobs) {
@@ -328,6 +341,7 @@ export class IngestPool {
         break;
       }
       case 'done': {
+        if (lane === this.#main?.lane) this.#mainLaneFiles++;
         lane.jobs--;
         lane.bytes -= this.#sizes.get(m.job) ?? 0;
         this.#sizes.delete(m.job);
