@@ -102,56 +102,43 @@ test('work starts on the main lane and stays there while it is light: no thread 
   }
 });
 
-test('new data past the threshold hands the queued files over to threads, and the main lane retires', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
-  const repo = fakeRepo(randomBytes(32));
-  const pool = new IngestPool(repo, 2, { stored: 256 * 1024, backlog: Infinity });
-  try {
-    const files = await randomFiles(dir, 200, 20_000); // 4 MB of new data, queued at once
-    const results = await Promise.all(files.map((f) => pool.ingest(f.path, f.data.length)));
-    await pool.drain();
-    assert.deepEqual(results.map((r) => r.ids), files.map((f) => [blobId(Buffer.alloc(32, 1), f.data)]));
-    assert.equal(repo.stored.size, files.length);
-    assert.equal(pool.threads, 2);
-    assert.equal(pool.mainLane, false, 'the main lane retired once idle');
-  } finally {
-    await pool.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
-
-test('a main lane that stays keeps taking files next to the threads, its queue spread over both', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'sp-ingest-'));
-  const repo = fakeRepo(randomBytes(32));
-  const pool = new IngestPool(repo, 1, { stored: 256 * 1024, backlog: Infinity }, true);
-  try {
-    const files = await randomFiles(dir, 200, 20_000); // 4 MB of new data, queued at once on the main lane
-    const results = await Promise.all(files.map((f) => pool.ingest(f.path, f.data.length)));
-    await pool.drain();
-    assert.deepEqual(results.map((r) => r.ids), files.map((f) => [blobId(Buffer.alloc(32, 1), f.data)]));
-    assert.equal(repo.stored.size, files.length);
-    assert.equal(pool.threads, 1);
-    assert.equal(pool.mainLane, true, 'the main lane did not retire');
-    // the threshold is reached within the first batch (~13 files); the rest was spread over the two lanes
-    assert.ok(pool.mainLaneFiles > 40 && pool.mainLaneFiles < 160, `the main lane did ${pool.mainLaneFiles} of 200 files`);
-  } finally {
-    await pool.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
-
 const inTempDir = (fn: (dir: string) => Promise<void>): Promise<void> => withTempDir('sp-ingest-', fn);
 
 /** Runs `fn` with a new pool over a fresh fake repository, closed afterwards. */
-async function withPool(workers: number, escalation: Escalation, fn: (pool: IngestPool, repo: ReturnType<typeof fakeRepo>) => Promise<void>): Promise<void> {
+async function withPool(workers: number, escalation: Escalation, fn: (pool: IngestPool, repo: ReturnType<typeof fakeRepo>) => Promise<void>, laneStays = false): Promise<void> {
   const repo = fakeRepo(randomBytes(32));
-  const pool = new IngestPool(repo, workers, escalation);
+  const pool = new IngestPool(repo, workers, escalation, laneStays);
   try {
     await fn(pool, repo);
   } finally {
     await pool.close();
   }
 }
+
+test('new data past the threshold starts threads and spreads the main lane\'s queue; the main lane retires, or stays', () =>
+  inTempDir(async (dir) => {
+    const files = await randomFiles(dir, 200, 20_000); // 4 MB of new data, queued at once on the main lane
+    for (const stays of [false, true]) {
+      const threads = stays ? 1 : 2;
+      await withPool(
+        threads,
+        { stored: 256 * 1024, backlog: Infinity },
+        async (pool, repo) => {
+          const results = await Promise.all(files.map((f) => pool.ingest(f.path, f.data.length)));
+          await pool.drain();
+          assert.deepEqual(results.map((r) => r.ids), files.map((f) => [blobId(Buffer.alloc(32, 1), f.data)]));
+          assert.equal(repo.stored.size, files.length);
+          assert.equal(pool.threads, threads);
+          assert.equal(pool.mainLane, stays, stays ? 'the main lane kept working' : 'the main lane retired once idle');
+          // the threshold is reached within the first batch (~13 files): a retiring lane finishes the files it had
+          // started (~50), one that stays gets its share of the rest too (~120)
+          const n = pool.mainLaneFiles;
+          assert.ok(stays ? n > 80 && n < 160 : n < 80, `the main lane did ${n} of 200 files`);
+        },
+        stays,
+      );
+    }
+  }));
 
 test('a backlog past the threshold starts threads even when nothing is new; with no threads allowed the main lane does it all', () =>
   inTempDir(async (dir) => {
