@@ -27,14 +27,9 @@ function build(type: BlobType, specs: readonly BlobSpec[], key = KEY): { id: str
   }
   assert.equal(b.count, specs.length);
   assert.equal(b.size, boxes.reduce((n, x) => n + x.length, 0));
-  return { ...finish(b, key), boxes };
-}
-
-/** The finished pack as one buffer (finish() hands it back whole or in parts: blobs, header box, length). */
-function finish(b: PackBuilder, key: Buffer): { id: string; bytes: Buffer; blobs: PackedBlob[] } {
-  const r: { id: string; blobs: PackedBlob[]; bytes?: Buffer; parts?: readonly Buffer[] } = b.finish(key);
-  const bytes = r.bytes ?? Buffer.concat(r.parts ?? []);
-  return { id: r.id, bytes, blobs: r.blobs };
+  // the pack as written: the boxes in the order added, then the trailer finish() returns (header box, length)
+  const { id, trailer, blobs } = b.finish(key);
+  return { id, bytes: Buffer.concat([...boxes, ...trailer]), blobs, boxes };
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

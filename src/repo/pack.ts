@@ -16,10 +16,12 @@ export interface PackedBlob {
 const ENTRY = 42;
 export const PACK_TARGET_SIZE = 16 * 1024 * 1024;
 
-/** Accumulates encrypted blobs (in memory, or handed out in order to be streamed) and produces the pack's header and id. */
+/**
+ * Lists and hashes the encrypted blobs of a pack as they are added, and produces the pack's header and id. It does
+ * not keep the blobs: the caller writes them (in the order added), then the trailer `finish` returns.
+ */
 export class PackBuilder {
   readonly type: BlobType;
-  readonly #parts: Buffer[] = [];
   readonly #blobs: PackedBlob[] = [];
   readonly #hash: Hash = createHash('sha256');
   #size = 0;
@@ -38,20 +40,14 @@ export class PackBuilder {
     return this.#size >= PACK_TARGET_SIZE;
   }
 
-  /** The boxes added since the last call, in order, for a caller that streams the pack; `finish` returns the rest. */
-  takeParts(): Buffer[] {
-    return this.#parts.splice(0);
-  }
-
   add(id: string, box: Buffer, rawLength: number, compressed: boolean): void {
     this.#blobs.push({ id, type: this.type, offset: this.#size, length: box.length, rawLength, compressed });
-    this.#parts.push(box);
     this.#hash.update(box);
     this.#size += box.length;
   }
 
-  /** Seals the header and returns the pack as parts (blobs, header, length). The builder must not be used afterwards. */
-  finish(encKey: Buffer): { id: string; parts: Buffer[]; blobs: PackedBlob[] } {
+  /** Seals the header: the pack's id and its trailer (header box, length). The builder must not be used afterwards. */
+  finish(encKey: Buffer): { id: string; trailer: Buffer[]; blobs: PackedBlob[] } {
     const header = Buffer.alloc(this.#blobs.length * ENTRY);
     this.#blobs.forEach((b, i) => {
       const o = i * ENTRY;
@@ -65,7 +61,7 @@ export class PackBuilder {
     const len = Buffer.alloc(4);
     len.writeUInt32LE(box.length);
     this.#hash.update(box).update(len);
-    return { id: this.#hash.digest('hex'), parts: [...this.#parts.splice(0), box, len], blobs: this.#blobs };
+    return { id: this.#hash.digest('hex'), trailer: [box, len], blobs: this.#blobs };
   }
 }
 

@@ -116,7 +116,10 @@ export class Packer {
   readonly #maxInFlight: number;
   readonly #open = new Map<BlobType, OpenPack>();
   readonly #inFlight = new Set<Promise<void>>();
-  /** Streamed boxes are garbage once written: their wrappers are young, so a minor collection frees them. */
+  /**
+   * Boxes are garbage once copied, unless their caller reuses them (an ingest lane's larger boxes): their wrappers are
+   * young, so a minor collection frees them.
+   */
   readonly #garbage = new GarbageMeter(16 * 1024 * 1024);
   /**
    * Boxes that waited (for a write in flight) long enough to leave the young generation are freed only by a full
@@ -151,7 +154,7 @@ export class Packer {
       this.#open.set(type, p);
     }
     p.builder.add(id, box, rawLength, compressed);
-    (p.spool ?? p.stream.stage).append(p.builder.takeParts());
+    (p.spool ?? p.stream.stage).append([box]);
     this.#garbage.add(box.length);
     if (p.builder.full) {
       this.#open.delete(type);
@@ -191,7 +194,7 @@ export class Packer {
     while (this.#inFlight.size >= this.#maxInFlight) await Promise.race(this.#inFlight);
     this.#throwIfFailed();
     const b = p.builder;
-    const { id, parts, blobs } = b.finish(this.#encKey);
+    const { id, trailer, blobs } = b.finish(this.#encKey);
     const path = packPath(id);
     const { stream, spool } = p;
     const written = stream
@@ -199,7 +202,7 @@ export class Packer {
           .then(async () => {
             const w = await stream.writer;
             const staged = stream.stage.take(true);
-            await w.write([...staged, ...parts]);
+            await w.write([...staged, ...trailer]);
             await w.commit(path);
             this.#reuseStages(staged);
           })
@@ -207,15 +210,9 @@ export class Packer {
             await abortWriter(p);
             throw err;
           })
-      : this.#writeSpooled(id, path, spool, parts);
+      : this.#writeSpooled(id, path, spool, trailer);
     const done: Promise<void> = written
       .then(() => this.#sink.packWritten({ id, type: b.type, blobs }))
-      .then(() => {
-        // the pack's last boxes are garbage now; V8 would free them only at its next collection, which it
-        // schedules by JS allocations, not by buffer bytes
-        this.#garbage.add(byteLength(parts));
-        parts.length = 0;
-      })
       .catch((err: unknown) => {
         this.#failure ??= err;
       })
