@@ -71,8 +71,6 @@ export interface BackupResult {
 /** Sub-folders of one folder walked at once. */
 const SUBFOLDER_CONCURRENCY = 2;
 const DIR_CONCURRENCY = 16;
-/** Errors raised by the repository (not by reading a source file): they end the backup. */
-const repositoryErrors = new WeakSet<object>();
 
 /** Backs up paths into a snapshot. Unreadable entries become warnings and mark the snapshot incomplete. */
 export async function backup(repo: ArchiverRepo, options: BackupOptions): Promise<BackupResult> {
@@ -287,8 +285,9 @@ class Archiver {
     try {
       ({ ids: content, size } = await this.#pool.get().ingest(path, node.size, prev?.type !== 'file'));
     } catch (err) {
-      // a broken worker or a failed repository write (disk full) ends the backup; an unreadable file does not
-      if (err instanceof IngestFailure || this.#pool.started?.failed || repositoryErrors.has(err as object)) throw err;
+      // a broken worker or a failed repository write (disk full: the pool has failed) ends the backup; an unreadable
+      // file does not
+      if (err instanceof IngestFailure || this.#pool.started?.failed) throw err;
       this.#warn(path, err);
       return null;
     }
